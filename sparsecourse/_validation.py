@@ -86,7 +86,9 @@ def as_csr(A, name: str = "A", *, dtype=None, check_finite: bool = True) -> sp.c
             "build one with scipy.sparse.csr_array(dense)"
         )
     if A.format != "csr":
-        raise TypeError(f"{name} must be in CSR format, got {A.format!r}; call {name}.tocsr() first")
+        raise TypeError(
+            f"{name} must be in CSR format, got {A.format!r}; call {name}.tocsr() first"
+        )
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got ndim={A.ndim}")
     if dtype is None:
@@ -148,4 +150,6 @@ def get_rng(seed) -> np.random.Generator:
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
+    raise TypeError(
+        f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}"
+    )

@@ -65,7 +65,9 @@ def check_close(answer, expected, *, name: str = "answer", rtol: float = 1e-6,
     try:
         a = np.asarray(answer, dtype=float)
     except (TypeError, ValueError):
-        return _fail(f"{name} should be a number or an array of numbers, got {type(answer).__name__}")
+        return _fail(
+            f"{name} should be a number or an array of numbers, got {type(answer).__name__}"
+        )
     e = np.asarray(expected, dtype=float)
     if a.shape != e.shape:
         return _fail(f"{name} has shape {a.shape}, expected {e.shape}")
@@ -125,8 +127,8 @@ def check_spmv(fn: Callable) -> CheckResult:
                          "(one entry per row: len(indptr) - 1)")
         if not np.allclose(y, want, rtol=1e-10, atol=1e-12):
             rows = np.flatnonzero(~np.isclose(y, want, rtol=1e-10, atol=1e-12))
-            return _fail(f"on {desc} rows {rows[:5].tolist()} are wrong: got "
-                         f"{y[rows[:3]].round(4).tolist()}, expected {want[rows[:3]].round(4).tolist()}")
+            got, exp = y[rows[:3]].round(4).tolist(), want[rows[:3]].round(4).tolist()
+            return _fail(f"on {desc} rows {rows[:5].tolist()} are wrong: got {got}, expected {exp}")
     return _ok("your SpMV matches scipy.sparse on all test matrices, including empty rows.")
 
 
@@ -150,7 +152,8 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
         return _fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(1)
     cases = [
-        ("a 3x4 matrix with an empty row", np.array([[0, 1.5, 0, 2], [0, 0, 0, 0], [3, 0, 0, 4.0]])),
+        ("a 3x4 matrix with an empty row",
+         np.array([[0, 1.5, 0, 2], [0, 0, 0, 0], [3, 0, 0, 4.0]])),
         ("an all-zero 2x5 matrix", np.zeros((2, 5))),
         ("a random 20x30 matrix", rng.standard_normal((20, 30)) * (rng.random((20, 30)) < 0.2)),
     ]

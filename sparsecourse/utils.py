@@ -215,9 +215,9 @@ def memory_bandwidth(size_mb: float = 256.0, repeat: int = 5) -> float:
 
     Copies a ``size_mb`` buffer into another with :func:`numpy.copyto` (the C library's
     ``memcpy``, which uses streaming stores on large buffers) and counts the bytes read plus the
-    bytes written (2 x size), like STREAM's *copy*. The buffer should be several times the last-level cache
-    (typically 8-64 MB) so that memory, not cache, is measured. The best of ``repeat`` runs is
-    returned: it is the closest to what the hardware can do.
+    bytes written (2 x size), like STREAM's *copy*. The buffer should be several times the
+    last-level cache (typically 8-64 MB) so that memory, not cache, is measured. The best of
+    ``repeat`` runs is returned: it is the closest to what the hardware can do.
 
     Parameters
     ----------

@@ -14,6 +14,8 @@ raises :class:`TypeError`. Other sparse formats (COO, CSC, ...) raise :class:`Ty
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._validation import _result_float_dtype, as_csr, as_float_array
@@ -36,7 +38,10 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         Preallocated output of the result dtype (avoids an allocation in a loop).
     check_finite : bool, default True
         Raise :class:`ValueError` if ``x`` or the stored values of ``A`` contain NaN or infinity.
-        Turning it off saves one pass over the data.
+        The check is nearly free: ``x`` is checked before the product, and ``A`` only if the
+        result is not finite (every stored value reaches some output entry, and NaN or infinity
+        propagates). A non-finite result from finite input (overflow) gives a
+        :class:`RuntimeWarning`.
 
     Returns
     -------
@@ -57,7 +62,7 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     if x.shape[0] != n:
         raise ValueError(f"x must have length A.shape[1] = {n}, got shape {x.shape}")
     dtype = _result_float_dtype(A.dtype, x.dtype, name="A and x")
-    A = as_csr(A, "A", dtype=dtype, check_finite=check_finite)
+    A = as_csr(A, "A", dtype=dtype, check_finite=False)
     x = as_float_array(x, "x", dtype=dtype, check_finite=check_finite)
     if out is None:
         out = np.empty(m, dtype=dtype)
@@ -66,7 +71,18 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape ({m},)")
     if m:
         spmv_kernel(A.indptr, A.indices, A.data, x, out)
+        if check_finite:
+            _check_result(out, A, "csr_spmv")
     return out
+
+
+def _check_result(out: np.ndarray, A, fn: str) -> None:
+    """Name the culprit if a product came out non-finite (the dense operand is checked before)."""
+    if np.isfinite(out).all():
+        return
+    as_csr(A, "A", dtype=A.dtype, check_finite=True)  # raises ValueError naming A
+    warnings.warn(f"{fn}: the result overflowed to infinity or NaN although A and the dense "
+                  "operand are finite; use float64 input", RuntimeWarning, stacklevel=3)
 
 
 def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:
@@ -80,7 +96,8 @@ def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) 
     out : ndarray, shape (m, n), optional
         Preallocated C-contiguous output of the result dtype.
     check_finite : bool, default True
-        Raise :class:`ValueError` on NaN or infinity in ``X`` or in ``A``'s stored values.
+        Raise :class:`ValueError` on NaN or infinity in ``X`` or in ``A``'s stored values (checked
+        as in :func:`csr_spmv`: ``X`` before, ``A`` only if the result is not finite).
 
     Returns
     -------
@@ -101,7 +118,7 @@ def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) 
     if X.shape[0] != k:
         raise ValueError(f"X must have A.shape[1] = {k} rows, got shape {X.shape}")
     dtype = _result_float_dtype(A.dtype, X.dtype, name="A and X")
-    A = as_csr(A, "A", dtype=dtype, check_finite=check_finite)
+    A = as_csr(A, "A", dtype=dtype, check_finite=False)
     X = as_float_array(X, "X", dtype=dtype, check_finite=check_finite)
     shape = (m, X.shape[1])
     if out is None:
@@ -111,6 +128,8 @@ def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) 
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
     if m and shape[1]:
         spmm_kernel(A.indptr, A.indices, A.data, X, out)
+        if check_finite:
+            _check_result(out, A, "csr_spmm")
     elif m:
         out[:] = 0
     return out
@@ -152,7 +171,16 @@ def triton_available(*, require_gpu: bool = False) -> bool:
 def triton_csr_spmv(A, x, **kwargs):
     """CSR SpMV as a Triton kernel; see :func:`sparsecourse.kernels.triton_csr.csr_spmv`.
 
-    Imported lazily so that this module does not need triton.
+    Imported lazily so that this module does not need triton. Needs a CUDA GPU, or
+    ``TRITON_INTERPRET=1`` set before triton is first imported (CPU, slow: for testing).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from sparsecourse.kernels import triton_available, triton_csr_spmv
+    >>> A, x = sp.csr_array(np.eye(3, dtype=np.float32)), np.arange(3.0)
+    >>> if triton_available():
+    ...     assert triton_csr_spmv(A, x).tolist() == [0.0, 1.0, 2.0]
     """
     from .triton_csr import csr_spmv as _spmv
 

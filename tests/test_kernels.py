@@ -1,0 +1,167 @@
+"""The numba CSR kernels against scipy.sparse and dense numpy."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsecourse.datasets import random_csr
+from sparsecourse.kernels import csr_spmm, csr_spmv
+
+RTOL = {np.float32: 1e-4, np.float64: 1e-12}
+
+
+def _tol(dtype):
+    return {"rtol": RTOL[np.dtype(dtype).type], "atol": RTOL[np.dtype(dtype).type]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.3, 1.0])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 50), (300, 200)])
+def test_spmv_matches_scipy_and_dense(shape, density, dtype):
+    rng = np.random.default_rng(0)
+    A = random_csr(*shape, density, seed=rng, dtype=dtype, empty_rows=0.2)
+    x = rng.standard_normal(shape[1]).astype(dtype)
+    y = csr_spmv(A, x)
+    assert y.dtype == dtype and y.shape == (shape[0],)
+    np.testing.assert_allclose(y, A @ x, **_tol(dtype))
+    np.testing.assert_allclose(y, A.toarray() @ x, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.0, 0.05, 1.0])
+@pytest.mark.parametrize("width", [1, 3, 16])
+def test_spmm_matches_scipy_and_dense(density, width, dtype):
+    rng = np.random.default_rng(1)
+    A = random_csr(40, 30, density, seed=rng, dtype=dtype, empty_rows=0.25)
+    X = rng.standard_normal((30, width)).astype(dtype)
+    Y = csr_spmm(A, X)
+    assert Y.dtype == dtype and Y.shape == (40, width)
+    np.testing.assert_allclose(Y, A @ X, **_tol(dtype))
+    np.testing.assert_allclose(Y, A.toarray() @ X, **_tol(dtype))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(0, 30),
+    n=st.integers(1, 30),
+    density=st.floats(0.0, 1.0),
+    width=st.integers(0, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_property(m, n, density, width, seed):
+    rng = np.random.default_rng(seed)
+    A = random_csr(m, n, density, seed=rng, dtype=np.float64, empty_rows=0.3)
+    x = rng.standard_normal(n)
+    np.testing.assert_allclose(csr_spmv(A, x), A.toarray() @ x, rtol=1e-12, atol=1e-12)
+    X = rng.standard_normal((n, width))
+    np.testing.assert_allclose(csr_spmm(A, X), A.toarray() @ X, rtol=1e-12, atol=1e-12)
+
+
+def test_csr_matrix_int64_indices_unsorted_and_duplicates():
+    # csr_matrix (not csr_array), int64 indices, unsorted columns and a duplicate (which adds up)
+    indptr = np.array([0, 3, 3, 5], dtype=np.int64)
+    indices = np.array([2, 0, 2, 1, 0], dtype=np.int64)
+    data = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    A = sp.csr_matrix((data, indices, indptr), shape=(3, 3))
+    x = np.array([1.0, 10.0, 100.0])
+    expected = np.array([2 + 100 + 300, 0, 40 + 5], dtype=float)
+    np.testing.assert_array_equal(csr_spmv(A, x), expected)
+    np.testing.assert_array_equal(csr_spmm(A, x[:, None])[:, 0], expected)
+
+
+def test_dtype_rules():
+    A32 = random_csr(5, 4, 0.5, seed=0, dtype=np.float32)
+    x32 = np.ones(4, np.float32)
+    assert csr_spmv(A32, x32).dtype == np.float32
+    assert csr_spmv(A32, x32.astype(np.float64)).dtype == np.float64  # promoted
+    assert csr_spmv(A32.astype(np.float64), x32).dtype == np.float64
+    # integers are converted to float64
+    Ai = sp.csr_array(np.array([[1, 0], [2, 3]], dtype=np.int32))
+    y = csr_spmv(Ai, np.array([1, 1]))
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, [1.0, 5.0])
+    assert csr_spmm(Ai, np.eye(2, dtype=np.int64)).dtype == np.float64
+
+
+def test_non_contiguous_dense_operand():
+    rng = np.random.default_rng(3)
+    A = random_csr(20, 10, 0.3, seed=rng, dtype=np.float64)
+    Xf = np.asfortranarray(rng.standard_normal((10, 4)))
+    np.testing.assert_allclose(csr_spmm(A, Xf), A @ Xf, rtol=1e-12)
+    x = rng.standard_normal(20)[::2]
+    np.testing.assert_allclose(csr_spmv(A, x), A @ x, rtol=1e-12)
+
+
+def test_out_argument_is_used():
+    A = random_csr(6, 6, 0.5, seed=0, dtype=np.float64)
+    x = np.ones(6)
+    out = np.full(6, np.nan)
+    y = csr_spmv(A, x, out=out)
+    assert y is out
+    np.testing.assert_allclose(out, A @ x)
+    with pytest.raises(ValueError, match="out must be"):
+        csr_spmv(A, x, out=np.empty(5))
+    with pytest.raises(ValueError, match="out must be"):
+        csr_spmv(A, x, out=np.empty(6, np.float32))
+    OUT = np.empty((6, 2))
+    assert csr_spmm(A, np.ones((6, 2)), out=OUT) is OUT
+    with pytest.raises(ValueError, match="out must be"):
+        csr_spmm(A, np.ones((6, 2)), out=np.empty((6, 3)))
+
+
+@pytest.mark.parametrize("fn,operand", [(csr_spmv, np.ones(3)), (csr_spmm, np.ones((3, 2)))])
+def test_bad_input_errors(fn, operand):
+    A = sp.csr_array(np.eye(3))
+    with pytest.raises(TypeError, match="scipy.sparse CSR"):
+        fn(np.eye(3), operand)
+    with pytest.raises(TypeError, match="CSR format"):
+        fn(sp.coo_array(np.eye(3)), operand)
+    with pytest.raises(TypeError, match="complex"):
+        fn(sp.csr_array(np.eye(3) * 1j), operand)
+    with pytest.raises(TypeError, match="complex"):
+        fn(A, operand * 1j)
+    with pytest.raises(ValueError, match="A.shape\\[1\\] = 3"):
+        fn(A, operand[:2])
+    with pytest.raises(TypeError, match="numeric"):
+        fn(A, operand.astype(bool))
+    bad = operand.copy()
+    bad.flat[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fn(A, bad)
+    A_nan = sp.csr_array(np.eye(3))
+    A_nan.data[1] = np.inf
+    with pytest.raises(ValueError, match="A contains NaN or infinity"):
+        fn(A_nan, operand)
+    # with the check off, NaN propagates like in scipy
+    assert not np.isfinite(fn(A_nan, operand, check_finite=False)).all()
+
+
+def test_wrong_ndim():
+    A = sp.csr_array(np.eye(3))
+    with pytest.raises(ValueError, match="1-D"):
+        csr_spmv(A, np.ones((3, 1)))
+    with pytest.raises(ValueError, match="2-D"):
+        csr_spmm(A, np.ones(3))
+
+
+def test_overflow_warns_instead_of_silent_inf():
+    A = sp.csr_array(np.array([[3e38, 3e38]], dtype=np.float32))
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        y = csr_spmv(A, np.ones(2, np.float32))
+    assert np.isinf(y[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        csr_spmv(A.astype(np.float64), np.ones(2))  # fine in float64
+
+
+def test_empty_shapes():
+    A = sp.csr_array((0, 4), dtype=np.float64)
+    assert csr_spmv(A, np.ones(4)).shape == (0,)
+    assert csr_spmm(A, np.ones((4, 2))).shape == (0, 2)
+    B = sp.csr_array((3, 4), dtype=np.float64)
+    np.testing.assert_array_equal(csr_spmm(B, np.ones((4, 0))), np.zeros((3, 0)))
+    np.testing.assert_array_equal(csr_spmv(B, np.ones(4)), np.zeros(3))

@@ -1,0 +1,93 @@
+"""Package-level promises: version, optional triton, docstring examples, clean notebooks."""
+
+import doctest
+import importlib
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import sparsecourse
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MODULES = ["sparsecourse.utils", "sparsecourse.datasets", "sparsecourse.kernels",
+           "sparsecourse.checks", "sparsecourse._validation"]
+
+
+def test_version_is_a_release_string():
+    parts = sparsecourse.__version__.split(".")
+    assert len(parts) == 3 and all(p.isdigit() for p in parts)
+
+
+def test_import_works_without_triton():
+    code = (
+        "import sys; sys.modules['triton'] = None\n"  # makes `import triton` fail
+        "import sparsecourse, sparsecourse.kernels as k, numpy as np, scipy.sparse as sp\n"
+        "assert k.triton_available() is False\n"
+        "print(k.csr_spmv(sp.csr_array(np.eye(2)), np.ones(2)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "[1. 1.]" in out.stdout
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_public_functions_have_docstrings_with_examples():
+    for name in MODULES[:-1]:
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            if callable(obj) and not isinstance(obj, type):
+                assert obj.__doc__ and "Examples" in obj.__doc__, f"{name}.{attr}"
+
+
+def _notebooks():
+    paths = (ROOT / "book").rglob("*.ipynb")
+    return sorted(p for p in paths if ".ipynb_checkpoints" not in p.parts)
+
+
+def test_notebooks_are_stored_without_outputs():
+    nbs = _notebooks()
+    assert nbs, "no notebooks found under book/"
+    for path in nbs:
+        nb = json.loads(path.read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs"), f"{path.name} cell {i} has stored outputs"
+                assert cell.get("execution_count") is None, f"{path.name} cell {i} has a count"
+
+
+def test_every_notebook_installs_the_package_on_colab_first():
+    for path in _notebooks():
+        nb = json.loads(path.read_text())
+        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assert "google.colab" in "".join(first_code["source"]), path.name
+
+
+def _toc_files(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("file", "root"):
+                yield value
+            else:
+                yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+def test_toc_and_book_files_agree():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = set(_toc_files(toc))
+    for entry in listed:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
+    for path in _notebooks():
+        assert str(path.relative_to(ROOT).with_suffix("")) in listed, f"{path} not in _toc.yml"
