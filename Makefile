@@ -53,7 +53,7 @@ nbval: $(STAMP)
 test: lint pytest nbval
 
 bench: $(STAMP)
-	@set -e; for f in benchmarks/*.py; do \
+	@set -e; for f in benchmarks/[!_]*.py; do \
 	  echo "== $$f"; $(BIN)/python $$f $(if $(QUICK),--quick); \
 	done
 
