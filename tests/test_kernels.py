@@ -165,3 +165,15 @@ def test_empty_shapes():
     B = sp.csr_array((3, 4), dtype=np.float64)
     np.testing.assert_array_equal(csr_spmm(B, np.ones((4, 0))), np.zeros((3, 0)))
     np.testing.assert_array_equal(csr_spmv(B, np.ones(4)), np.zeros(3))
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("width", [257, 700])
+def test_spmm_crosses_row_chunks_and_column_tiles(width, index_dtype):
+    # more than 256 rows (several parallel chunks) and more than 256 columns (several tiles)
+    rng = np.random.default_rng(7)
+    A = random_csr(600, 300, 0.05, seed=rng, dtype=np.float32, empty_rows=0.1)
+    A = sp.csr_array((A.data, A.indices.astype(index_dtype), A.indptr.astype(index_dtype)),
+                     shape=A.shape)
+    X = rng.standard_normal((300, width)).astype(np.float32)
+    np.testing.assert_allclose(csr_spmm(A, X), A @ X, rtol=1e-4, atol=1e-4)

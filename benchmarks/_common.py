@@ -1,0 +1,313 @@
+"""Helpers shared by the scripts in ``benchmarks/``.
+
+Every benchmark follows the same recipe (GUIDE.md, section 5): time each contender on the *same*
+input after warm-up, report the median of repeats, print ratios side by side, compare memory-bound
+kernels with the measured copy bandwidth, and write everything, including a description of the
+machine, to ``benchmarks/results/<name>.json``. This module holds the parts that do not depend on
+the kernel being measured:
+
+* :func:`parse_args` -- the command line every benchmark accepts (``--quick``);
+* :func:`machine_info` and :func:`thread_info` -- what the numbers were measured on;
+* :func:`rotation_copies` -- how many copies of an input to rotate through so that a repeat does not
+  find the previous repeat's data in the last-level cache;
+* :func:`time_contender` -- warm-up, then a median over a number of repeats fitted to a time budget;
+* :func:`check_agree` -- every contender must compute the same result before it is timed;
+* :func:`print_table` and :func:`write_json` -- the report.
+
+Run as a script, it prints the machine description and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sparsecourse.utils import Timing, benchmark, memory_bandwidth
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MB = 1e6  # sizes are printed in 10^6 bytes, bandwidths in 10^9 bytes per second
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line shared by all benchmarks: ``python benchmarks/<name>.py [--quick]``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="smaller sizes and fewer cases, under a minute (for CI and `make bench QUICK=1`)",
+    )
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# The machine
+# --------------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def llc_bytes(default: int = 32 * 2**20) -> int:
+    """Size of the last-level cache in bytes, read from sysfs (Linux); ``default`` elsewhere."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    best = 0
+    for index in base.glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        best = max(best, int(text.rstrip("KMG")) * unit)
+    return best or default
+
+
+def thread_info() -> dict:
+    """Thread counts of every runtime that may run a contender: numba, torch, BLAS/OpenMP.
+
+    On a small machine these matter as much as the code: numba, torch and OpenBLAS each keep their
+    own pool of threads, and all of them default to one thread per core.
+    """
+    import numba
+    import threadpoolctl
+    import torch
+
+    pools = threadpoolctl.threadpool_info()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel numba function has run yet
+        layer = "not initialised yet"
+    return {
+        "numba_threads": numba.get_num_threads(),
+        "numba_threading_layer": layer,
+        "torch_threads": torch.get_num_threads(),
+        "threadpools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "prefix", "num_threads",
+                                   "architecture", "version", "threading_layer", "filepath")
+             if p.get(k)}
+            for p in pools
+        ],
+    }
+
+
+def describe_threads(info: dict) -> str:
+    """One line such as ``numba 2 (omp), torch 2, openblas 2 (Haswell) (numpy), ...``."""
+    parts = [f"numba {info['numba_threads']} ({info['numba_threading_layer']})",
+             f"torch {info['torch_threads']}"]
+    for p in info["threadpools"]:
+        arch = f" ({p['architecture']})" if p.get("architecture") else ""
+        parts.append(f"{p['internal_api']} {p['num_threads']}{arch} ({_owner(p.get('filepath'))})")
+    return ", ".join(parts)
+
+
+def _owner(filepath: str | None) -> str:
+    """Which package ships a shared library: 'numpy' for .../site-packages/numpy.libs/..."""
+    parts = Path(filepath or "?").parts
+    if "site-packages" in parts[:-1]:
+        return parts[parts.index("site-packages") + 1].removesuffix(".libs")
+    return "system"
+
+
+def machine_info(bandwidth_gbps: float | None = None) -> dict:
+    """What the results were measured on, stored beside them in the JSON file."""
+    import numba
+    import scipy
+    import torch
+
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "llc_bytes": llc_bytes(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "torch": torch.__version__,
+        "copy_bandwidth_gbps": bandwidth_gbps,
+        "load_average_1_5_15min": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        # Environment variables that change which kernels BLAS and OpenMP pick.
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "GOTO", "KMP_"))},
+    }
+    info.update(thread_info())
+    return info
+
+
+def load_warning() -> str:
+    """A warning when other processes keep the CPUs busy ('' when the machine looks quiet).
+
+    Timings on a busy machine are noisy, and multi-threaded contenders suffer most: a parallel
+    region waits for its slowest thread, and a thread that loses its core to another process waits
+    a whole scheduler time slice (several ms). Scipy's single-threaded code barely notices.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not available on this platform
+        return ""
+    cores = os.cpu_count() or 1
+    if load <= 0.25 * cores:
+        return ""
+    return (f"WARNING: load average {load:.1f} on {cores} cores before the start: other processes "
+            "compete for the CPUs, so the times below are noisy (multi-threaded contenders suffer "
+            "most); rerun on a quiet machine for numbers to quote.")
+
+
+def measure_bandwidth(quick: bool = False) -> float:
+    """The machine's copy bandwidth in GB/s: the ceiling for a memory-bound kernel."""
+    return memory_bandwidth(size_mb=256, repeat=3 if quick else 5)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs larger than the cache
+# --------------------------------------------------------------------------------------------
+
+def rotation_copies(bytes_per_copy: int, llc: int, *, factor: float = 2.0, cap: int = 16) -> int:
+    """How many copies of an input to rotate through so that one round exceeds ``factor * llc``.
+
+    Timing the same small input again and again measures the cache, not memory: the second call
+    finds everything the first one loaded. With ``n`` copies used in turn, ``n - 1`` other copies
+    pass through the cache between two uses of one copy. ``cap`` bounds the count for tiny inputs;
+    callers report the cases where the round still fits in the cache.
+    """
+    if bytes_per_copy <= 0:
+        return 1
+    return int(min(cap, max(1, math.ceil(factor * llc / bytes_per_copy))))
+
+
+def cache_note(working_set: int, llc: int) -> str:
+    """'' when one rotation is at least twice the LLC, else a short warning for the tables."""
+    if working_set >= 2 * llc:
+        return ""
+    return "in LLC" if working_set <= llc else "~LLC"
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+def time_contender(
+    fn: Callable,
+    inputs: Sequence[tuple],
+    *,
+    budget_s: float,
+    min_repeat: int = 5,
+    max_repeat: int = 50,
+    warmup: int = 2,
+) -> Timing:
+    """Median-of-repeats timing of ``fn`` rotating through ``inputs``, fitted to a time budget.
+
+    ``warmup`` untimed calls come first (numba compiles, thread pools wake up, pages are touched),
+    then one probe call tells how long a call takes, and the number of repeats is chosen so that
+    the timed calls take about ``budget_s`` (between ``min_repeat`` and ``max_repeat``). The
+    timed calls continue the rotation where the warm-up stopped.
+    """
+    inputs = list(inputs)
+    probe = benchmark(fn, warmup=warmup, repeat=1, inputs=inputs)
+    repeat = int(np.clip(budget_s / max(probe.median, 1e-9), min_repeat, max_repeat))
+    shift = (warmup + 1) % len(inputs)
+    return benchmark(fn, warmup=0, repeat=repeat, inputs=inputs[shift:] + inputs[:shift])
+
+
+def to_numpy(result) -> np.ndarray:
+    """A contender's result as a NumPy array (torch tensors included)."""
+    if hasattr(result, "detach"):
+        result = result.detach().cpu().numpy()
+    return np.asarray(result)
+
+
+def check_agree(name: str, result, reference: np.ndarray, *, rtol: float) -> float:
+    """Raise unless ``result`` matches ``reference``; return the relative max-norm error.
+
+    The tolerance is relative to the largest entry of the reference (``rtol * max|ref|``), since
+    contenders sum in different orders and entries near zero carry the rounding errors of the
+    large terms that cancelled in them.
+    """
+    got = to_numpy(result)
+    if got.shape != reference.shape:
+        raise AssertionError(f"{name}: shape {got.shape}, expected {reference.shape}")
+    scale = float(np.abs(reference).max()) if reference.size else 0.0
+    err = float(np.abs(got.astype(np.float64) - reference).max()) if reference.size else 0.0
+    if not err <= rtol * max(scale, np.finfo(np.float32).tiny):
+        raise AssertionError(f"{name} disagrees with the reference: max error {err:.3g} "
+                             f"for entries up to {scale:.3g} (rtol {rtol:g})")
+    return err / scale if scale else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+def print_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]],
+                title: str = "") -> None:
+    """Print ``rows`` (dicts) as an aligned text table.
+
+    ``columns`` holds ``(header, key, format)`` triples, e.g. ``("time ms", "ms", ".3f")``; a
+    missing or ``None`` value prints as ``-``, and text is left-aligned.
+    """
+    cells = [[h for h, _, _ in columns]]
+    for row in rows:
+        line = []
+        for _, key, fmt in columns:
+            value = row.get(key)
+            line.append("-" if value is None else format(value, fmt))
+        cells.append(line)
+    widths = [max(len(r[j]) for r in cells) for j in range(len(columns))]
+    numeric = [all(_is_number(row.get(key)) for row in rows) for _, key, _ in columns]
+    if title:
+        print(f"\n{title}")
+    for i, line in enumerate(cells):
+        text = "  ".join(c.rjust(w) if num else c.ljust(w)
+                         for c, w, num in zip(line, widths, numeric, strict=True))
+        print(text.rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _is_number(value) -> bool:
+    return value is None or isinstance(value, int | float | np.number)
+
+
+def results_path(name: str, quick: bool) -> Path:
+    """``benchmarks/results/<name>.json``, or ``<name>_quick.json`` for ``--quick``."""
+    return RESULTS_DIR / f"{name}{'_quick' if quick else ''}.json"
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON, atomically (a ``.tmp`` file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+if __name__ == "__main__":  # `python benchmarks/_common.py`: describe this machine, time nothing
+    print(json.dumps(machine_info(), indent=1))

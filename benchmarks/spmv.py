@@ -1,0 +1,400 @@
+"""SpMV and SpMM: our numba CSR kernels against scipy.sparse, dense NumPy and torch.
+
+``y = A @ x`` (SpMV) and ``Y = A @ X`` (SpMM, ``X`` with a few columns) for a square float32
+matrix ``A`` whose density goes from 1 (every entry stored) down to 0.001. The contenders are
+what a user could pick instead of :mod:`sparsecourse.kernels`:
+
+==================  ========================================================================
+``ours``            ``csr_spmv(A, x)`` / ``csr_spmm(A, X)`` with their defaults (input checks
+                    included): what a user of the package gets
+``ours_kernel``     the numba kernel alone, ``spmv_kernel(indptr, indices, data, x, out)``
+                    with a preallocated ``out``: the gap to ``ours`` is the cost of validation
+``scipy``           ``A @ x`` with ``A`` a ``scipy.sparse.csr_array`` (single-threaded C++)
+``numpy_dense``     ``D @ x`` with the dense ``D = A.toarray()`` (BLAS sgemv/sgemm)
+``torch_dense``     ``D_t @ x_t`` with ``D_t = torch.from_numpy(D)`` (torch's own BLAS)
+``torch_sparse``    ``A_t @ x_t`` with ``A_t = torch.sparse_csr_tensor(...)``
+==================  ========================================================================
+
+How to time honestly -- the method, step by step:
+
+1. **Same input for everyone.** All contenders read the same arrays (torch tensors share memory
+   with the NumPy arrays through ``torch.from_numpy``), in float32, with the threads each library
+   uses by default (printed at the top: on this 2-core machine, 2 each).
+2. **Correct before fast.** Each contender's result is compared with scipy's before it is timed;
+   a contender that disagrees stops the benchmark. One that cannot run is reported, not hidden.
+3. **Warm-up excluded.** Two untimed calls come first: numba compiles (or loads its cache), thread
+   pools wake up, memory pages are touched. (After editing a kernel, run the script twice: we have
+   seen numba code loaded from its disk cache run at a different speed than the same code freshly
+   compiled in the process.)
+4. **Larger than the cache.** Timing one small input in a loop measures the cache: from the second
+   call on, the data is already there. Each input is therefore *copied* and the calls rotate
+   through the copies, so that a round of copies is at least twice the last-level cache (LLC). The
+   number of copies is capped at ``MAX_COPIES``; the sparsest cases still fit in the LLC and are
+   marked ``in LLC`` (they show in-cache speed, which is also what an iterative solver on such a
+   small matrix would see).
+5. **Median of repeats**, as many as fit in a small time budget (at least 5); the JSON file keeps
+   every repeat.
+6. **Ratios, not absolute times.** Absolute times change from machine to machine; the ratio of two
+   contenders timed side by side in one process is what carries over. ``speed-up vs X`` is X's
+   time divided by ours: above 1, ours is faster.
+7. **Against the physical limit.** SpMV reads every stored value once: it is limited by memory
+   bandwidth, not by arithmetic. The *bytes* of a case are the least that any implementation must
+   move -- for CSR the values, column indices and row pointers plus ``x`` and ``y``; for dense the
+   full matrix plus ``x`` and ``y`` -- and bytes / time is compared with the copy bandwidth of the
+   machine (``sparsecourse.utils.memory_bandwidth``, read + write of a large ``memcpy``). A kernel
+   that mostly *reads* can exceed 100% of the copy bandwidth; a kernel far below it is limited by
+   something else (latency, arithmetic, overheads). SpMM reuses each row of ``X`` many times, so its
+   percentage mainly says how far it is from being memory-bound.
+8. **A quiet machine.** Other processes steal cores, and multi-threaded contenders suffer most: a
+   parallel loop waits for its slowest thread, and a thread that lost its core waits a scheduler
+   time slice (several ms). The script prints a warning when the load average says the machine was
+   busy, and stores the load in the JSON file.
+
+The output also names the *crossover density*: the highest tested density at which ours beats
+the dense BLAS product. CSR moves 8 bytes per stored entry (4 for the value, 4 for its column),
+dense moves 4 bytes per entry, so at equal bandwidth CSR wins below density 0.5; in practice the
+sparse kernel reaches a lower bandwidth and the crossover is lower.
+
+Caveat about this machine: OpenBLAS (NumPy's BLAS) is pinned by ``OPENBLAS_CORETYPE`` to its
+Haswell kernels (a workaround for old OpenBLAS builds on new AMD CPUs), which may slow
+``numpy_dense``; the values are recorded in the JSON file and not changed here.
+
+Run ``python benchmarks/spmv.py`` (a few minutes) or ``python benchmarks/spmv.py --quick`` (under a
+minute); results go to ``benchmarks/results/spmv.json`` or ``spmv_quick.json``.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+from _common import (
+    cache_note,
+    check_agree,
+    describe_threads,
+    llc_bytes,
+    load_warning,
+    machine_info,
+    measure_bandwidth,
+    parse_args,
+    print_table,
+    results_path,
+    rotation_copies,
+    time_contender,
+    write_json,
+)
+
+from sparsecourse.datasets import random_csr
+from sparsecourse.kernels import csr_spmm, csr_spmv
+from sparsecourse.kernels._numba_csr import spmm_kernel, spmv_kernel
+
+FULL = {
+    "n": 8192,  # dense matrix: 256 MB in float32, 8x the 32 MB LLC
+    "densities": (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001),
+    "widths": (16, 64),  # columns of X in SpMM
+    "budget_s": 0.25,  # timed seconds per contender and case (before the min/max repeat bounds)
+}
+QUICK = {
+    "n": 4096,  # dense matrix: 64 MB, still 2x the LLC
+    "densities": (1.0, 0.2, 0.05, 0.01, 0.001),
+    "widths": (16,),
+    "budget_s": 0.08,
+}
+DTYPE = np.float32
+RTOL = 1e-4  # agreement between contenders, relative to the largest entry (float32 sums)
+MAX_COPIES = 16  # rotation: at most this many copies of each input
+MIN_REPEAT, MAX_REPEAT, WARMUP = 5, 50, 2
+SEED = 0
+
+CONTENDERS = ("ours", "ours_kernel", "scipy", "numpy_dense", "torch_dense", "torch_sparse")
+OTHERS = ("scipy", "numpy_dense", "torch_dense", "torch_sparse")  # what "ours" is compared with
+
+
+# --------------------------------------------------------------------------------------------
+# The contenders. Each takes one argument tuple from a rotation list.
+# --------------------------------------------------------------------------------------------
+
+def spmv_kernel_only(indptr, indices, data, x, y):
+    spmv_kernel(indptr, indices, data, x, y)
+    return y
+
+
+def spmm_kernel_only(indptr, indices, data, X, Y):
+    spmm_kernel(indptr, indices, data, X, Y)
+    return Y
+
+
+def torch_csr(A) -> torch.Tensor:
+    """A torch sparse CSR tensor sharing its three arrays with the scipy matrix ``A``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta state"
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(A.indptr), torch.from_numpy(A.indices), torch.from_numpy(A.data),
+            size=A.shape, check_invariants=False,
+        )
+
+
+def contender_inputs(op, As, Ds, rhs, outs):
+    """``{name: (function, list of argument tuples, storage format)}`` for one case.
+
+    ``As``: copies of the CSR matrix, ``Ds``: copies of its dense form, ``rhs``: copies of ``x``
+    (or ``X``), ``outs``: preallocated outputs for the kernel-only timing. Lists may have different
+    lengths: each contender rotates through as many copies as its own working set needs.
+    """
+    ours, kernel = (csr_spmv, spmv_kernel_only) if op == "spmv" else (csr_spmm, spmm_kernel_only)
+    matmul = operator.matmul  # A @ x, the same call for scipy, NumPy and torch
+
+    def rot(k, *lists):  # the k-th tuple of a rotation over lists of different lengths
+        return tuple(lst[k % len(lst)] for lst in lists)
+
+    n_sparse, n_dense = len(As), len(Ds)
+    rhs_t = [torch.from_numpy(v) for v in rhs]
+    As_t = [torch_csr(A) for A in As]
+    Ds_t = [torch.from_numpy(D) for D in Ds]
+    return {
+        "ours": (ours, [rot(k, As, rhs) for k in range(n_sparse)], "csr"),
+        "ours_kernel": (kernel, [(As[k].indptr, As[k].indices, As[k].data, rhs[k], outs[k])
+                                 for k in range(n_sparse)], "csr"),
+        "scipy": (matmul, [rot(k, As, rhs) for k in range(n_sparse)], "csr"),
+        "numpy_dense": (matmul, [rot(k, Ds, rhs) for k in range(n_dense)], "dense"),
+        "torch_dense": (matmul, [rot(k, Ds_t, rhs_t) for k in range(n_dense)], "dense"),
+        "torch_sparse": (matmul, [rot(k, As_t, rhs_t) for k in range(n_sparse)], "csr"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# One case: a matrix, an operation (SpMV or SpMM of a given width), all contenders.
+# --------------------------------------------------------------------------------------------
+
+def run_case(op, A, D, width, *, budget_s, llc, bandwidth, rng):
+    """Check, then time every contender on ``A @ x`` (width None) or ``A @ X``; return records."""
+    n_rows, n_cols = A.shape
+    rhs_shape = (n_cols,) if width is None else (n_cols, width)
+    out_shape = (n_rows,) if width is None else (n_rows, width)
+    rhs0 = rng.standard_normal(rhs_shape, dtype=DTYPE)
+    vec_bytes = rhs0.nbytes + int(np.prod(out_shape)) * np.dtype(DTYPE).itemsize
+    csr_bytes = A.data.nbytes + A.indices.nbytes + A.indptr.nbytes + vec_bytes
+    dense_bytes = D.nbytes + vec_bytes
+
+    # Rotation: enough copies that one round exceeds 2x the LLC (A is copied by the caller).
+    n_sparse = rotation_copies(csr_bytes, llc, cap=MAX_COPIES)
+    n_dense = rotation_copies(dense_bytes, llc, cap=MAX_COPIES)
+    As = [A] + [A.copy() for _ in range(n_sparse - 1)]
+    Ds = [D] + [D.copy() for _ in range(n_dense - 1)]
+    rhs = [rhs0] + [rhs0.copy() for _ in range(max(n_sparse, n_dense) - 1)]
+    outs = [np.empty(out_shape, DTYPE) for _ in range(n_sparse)]
+    contenders = contender_inputs(op, As, Ds, rhs, outs)
+    rotation = {"csr": (n_sparse, n_sparse * csr_bytes, csr_bytes),
+                "dense": (n_dense, n_dense * dense_bytes, dense_bytes)}
+
+    # Correct before fast: everyone must agree with scipy on the first copy.
+    reference = np.asarray(A @ rhs0)
+    records, unavailable = {}, {}
+    for name in CONTENDERS:
+        fn, inputs, fmt = contenders[name]
+        try:
+            result = fn(*inputs[0])
+        except (RuntimeError, NotImplementedError, TypeError) as exc:  # e.g. torch lacks a kernel
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        rel_err = check_agree(f"{op} {name} (nnz {A.nnz})", result, reference, rtol=RTOL)
+        timing = time_contender(fn, inputs, budget_s=budget_s, min_repeat=MIN_REPEAT,
+                                max_repeat=MAX_REPEAT, warmup=WARMUP)
+        copies, working_set, nbytes = rotation[fmt]
+        gbps = nbytes / timing.median / 1e9
+        records[name] = {
+            "op": op, "n_rows": n_rows, "n_cols": n_cols, "width": width,
+            "nnz": int(A.nnz), "contender": name, "format": fmt,
+            "median_s": timing.median, "min_s": min(timing.times), "times_s": timing.times,
+            "repeat": len(timing.times),
+            "gbytes": nbytes / 1e9, "gbps": gbps, "pct_of_bandwidth": 100 * gbps / bandwidth,
+            "copies": copies, "working_set_bytes": working_set,
+            "cache_note": cache_note(working_set, llc),  # '' when the rotation beats the cache
+            "rel_error_vs_scipy": rel_err,
+        }
+    for name, rec in records.items():  # speed-up of this contender over each of the others
+        for other, orec in records.items():
+            if other != name:
+                rec[f"speedup_vs_{other}"] = orec["median_s"] / rec["median_s"]
+    del As, Ds, contenders
+    return records, unavailable
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+SHORT = {"scipy": "scipy", "numpy_dense": "numpy", "torch_dense": "torch",
+         "torch_sparse": "t.sparse"}
+
+
+def table_rows(cases, llc):
+    """One printable row per case: times in ms, speed-ups of ours, bandwidth, cache note."""
+    rows = []
+    for case in cases:
+        recs = case["records"]
+        ours = recs.get("ours")
+        row = {"density": case["density"], "width": case["width"], "nnz": case["nnz"]}
+        for name in CONTENDERS:
+            row[name] = recs[name]["median_s"] * 1e3 if name in recs else None
+        for other in OTHERS:
+            row[f"x_{other}"] = ours.get(f"speedup_vs_{other}") if ours else None
+        kern = recs.get("ours_kernel")
+        if ours and kern:
+            row["check_pct"] = 100 * (ours["median_s"] - kern["median_s"]) / ours["median_s"]
+        for name, key in (("ours", "ours"), ("ours_kernel", "kern"), ("numpy_dense", "dense")):
+            if name in recs:
+                row[f"{key}_gbps"] = recs[name]["gbps"]
+                row[f"{key}_pct"] = recs[name]["pct_of_bandwidth"]
+        if ours:
+            row["copies"] = f"{ours['copies']}x{ours['gbytes'] * 1e3:.3g}"
+            row["note"] = cache_note(ours["working_set_bytes"], llc)
+        rows.append(row)
+    return rows
+
+
+def print_tables(title, rows, spmm):
+    first = [("density", "density", "g")] + ([("width", "width", "d")] if spmm else [])
+    times = first + [("nnz", "nnz", ",d"), ("copies x MB", "copies", "s"),
+                     ("ours", "ours", ".3f"), ("kernel", "ours_kernel", ".3f")]
+    times += [(SHORT[o], o, ".3f") for o in OTHERS] + [("note", "note", "s")]
+    print_table(rows, times, title=f"{title}: median time in ms")
+    ratios = first + [(f"vs {SHORT[o]}", f"x_{o}", ".2f") for o in OTHERS]
+    ratios += [("check %", "check_pct", ".0f"),
+               ("ours GB/s", "ours_gbps", ".1f"), ("%bw", "ours_pct", ".0f"),
+               ("kernel GB/s", "kern_gbps", ".1f"), ("%bw", "kern_pct", ".0f"),
+               ("numpy GB/s", "dense_gbps", ".1f"), ("%bw", "dense_pct", ".0f"),
+               ("note", "note", "s")]
+    print_table(rows, ratios, title=f"{title}: speed-up of ours (their time / ours; > 1: ours is "
+                                     "faster), achieved bandwidth (% of copy bandwidth)")
+
+
+def crossover(cases, contender="ours"):
+    """Highest tested density at which ``contender`` beats dense NumPy, with the next one up.
+
+    ``losses_below`` lists the lower densities where it does *not* win: with a sound kernel and a
+    quiet machine that list is empty (sparse work only shrinks as the density drops).
+    """
+    timed = [c for c in cases if contender in c["records"] and "numpy_dense" in c["records"]]
+    wins = {c["density"]: c["records"][contender]["median_s"]
+            < c["records"]["numpy_dense"]["median_s"] for c in timed}
+    best = max((d for d, won in wins.items() if won), default=None)
+    if best is None:
+        return {"density": None, "next_tested": None, "losses_below": []}
+    higher = sorted(d for d in wins if d > best)
+    return {"density": best, "next_tested": higher[0] if higher else None,
+            "losses_below": sorted((d for d, won in wins.items() if d < best and not won),
+                                   reverse=True)}
+
+
+def describe_crossover(label, cx):
+    if cx["density"] is None:
+        return f"{label}: slower than dense numpy at every tested density"
+    if cx["next_tested"] is None:
+        text = f"{label}: faster than dense numpy at every tested density (up to {cx['density']:g})"
+    else:
+        text = (f"{label}: beats dense numpy up to density {cx['density']:g} "
+                f"(slower at the next tested density, {cx['next_tested']:g})")
+    if cx["losses_below"]:
+        text += (" -- but not at " + ", ".join(f"{d:g}" for d in cx["losses_below"])
+                 + ": noisy timings?")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    args = parse_args(__doc__.splitlines()[0], argv)
+    cfg = QUICK if args.quick else FULL
+    t_start = time.perf_counter()
+    llc = llc_bytes()
+    busy = load_warning()  # before we load the machine ourselves
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    bandwidth = measure_bandwidth(args.quick)
+    n = cfg["n"]
+    print(f"SpMV/SpMM benchmark{' (--quick)' if args.quick else ''}: {n} x {n} float32, "
+          f"densities {', '.join(f'{d:g}' for d in cfg['densities'])}; SpMM widths "
+          f"{', '.join(map(str, cfg['widths']))}")
+    print(f"copy bandwidth {bandwidth:.1f} GB/s, last-level cache {llc / 2**20:.0f} MiB; "
+          f"each input rotated over up to {MAX_COPIES} copies to exceed 2x the LLC", flush=True)
+    if busy:
+        print(busy, flush=True)
+
+    rng = np.random.default_rng(SEED)
+    spmv_cases, spmm_cases, unavailable = [], [], {}
+    for density in cfg["densities"]:
+        t0 = time.perf_counter()
+        A = random_csr(n, n, density, seed=rng, dtype=DTYPE)
+        D = A.toarray()
+        t_gen = time.perf_counter() - t0
+        for width in (None, *cfg["widths"]):
+            op = "spmv" if width is None else "spmm"
+            records, missing = run_case(op, A, D, width, budget_s=cfg["budget_s"], llc=llc,
+                                        bandwidth=bandwidth, rng=rng)
+            for rec in records.values():
+                rec["density"] = density
+            for name, why in missing.items():
+                unavailable.setdefault(f"{op}/{name}", why)
+            case = {"density": density, "width": width, "nnz": int(A.nnz), "records": records}
+            (spmv_cases if width is None else spmm_cases).append(case)
+        print(f"  density {density:g}: nnz {A.nnz:,}, generated in {t_gen:.1f} s, "
+              f"measured in {time.perf_counter() - t0 - t_gen:.1f} s", flush=True)
+        del A, D
+
+    info = machine_info(bandwidth)  # after the runs: numba's threading layer is known now
+    info["load_average_before"] = load_before
+    print(f"threads: {describe_threads(info)}")
+    print_tables(f"SpMV y = A @ x, {n} x {n}", table_rows(spmv_cases, llc), spmm=False)
+    print_tables(f"SpMM Y = A @ X, {n} x {n} times {n} x width",
+                 table_rows(spmm_cases, llc), spmm=True)
+
+    cross = {"spmv": crossover(spmv_cases), "spmv_kernel": crossover(spmv_cases, "ours_kernel")}
+    for width in cfg["widths"]:
+        cross[f"spmm_width_{width}"] = crossover([c for c in spmm_cases if c["width"] == width])
+    print("\nCrossover density (highest tested density where ours is faster than dense numpy):")
+    print("  " + describe_crossover("SpMV, csr_spmv", cross["spmv"]))
+    print("  " + describe_crossover("SpMV, kernel only", cross["spmv_kernel"]))
+    for width in cfg["widths"]:
+        print("  " + describe_crossover(f"SpMM width {width}, csr_spmm",
+                                        cross[f"spmm_width_{width}"]))
+
+    print("\nNotes:")
+    print("  kernel = the numba kernel with a preallocated output; check % = share of ours' time "
+          "spent outside it (input validation, allocation).")
+    print("  'in LLC' / '~LLC': even with the copies, one round of the inputs fits in (or is "
+          "about) the last-level cache, so that case shows in-cache speed.")
+    print("  GB/s counts the least bytes each format must move (CSR: values + indices + row "
+          "pointers + vectors; dense: matrix + vectors); a read-mostly kernel can exceed 100% of "
+          "the copy bandwidth.")
+    openblas = {k: v for k, v in info["env"].items() if k.startswith("OPENBLAS_")}
+    if openblas:
+        arch = sorted({p["architecture"] for p in info["threadpools"] if p.get("architecture")})
+        print(f"  {' '.join(f'{k}={v}' for k, v in openblas.items())} is set: NumPy's OpenBLAS "
+              f"runs its {'/'.join(arch) or 'pinned'} kernels, which may slow numpy_dense on "
+              "this CPU.")
+    for key, why in unavailable.items():
+        print(f"  {key} not timed: {why}")
+    if busy:
+        print(f"  {busy}")
+
+    wall = time.perf_counter() - t_start
+    payload = {
+        "benchmark": "spmv", "quick": args.quick, "wall_s": wall,
+        "settings": {**cfg, "dtype": np.dtype(DTYPE).name, "rtol": RTOL, "max_copies": MAX_COPIES,
+                     "rotation_target_bytes": 2 * llc, "min_repeat": MIN_REPEAT,
+                     "max_repeat": MAX_REPEAT, "warmup": WARMUP, "seed": SEED},
+        "machine": info,
+        "crossover_density": cross,
+        "unavailable": unavailable,
+        "records": [rec for case in spmv_cases + spmm_cases for rec in case["records"].values()],
+    }
+    path = write_json(results_path("spmv", args.quick), payload)
+    print(f"\nwrote {path} ({wall:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
