@@ -186,27 +186,28 @@ def random_csr(
     n_cols = check_int(n_cols, "n_cols", minimum=0)
     density = check_fraction(density, "density")
     empty_rows = check_fraction(empty_rows, "empty_rows")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating-point type, got {dtype}")
     rng = get_rng(seed)
     drop = rng.random(n_rows) < empty_rows if empty_rows > 0 else np.zeros(n_rows, bool)
+    index_dtype = np.int32 if max(n_rows * n_cols, n_cols) < 2**31 - 1 else np.int64
     if density >= 0.05:
-        # i.i.d. Bernoulli mask, built in blocks of about 16M entries to bound memory
-        block = max(1, 2**24 // max(n_cols, 1))
-        rows, cols = [], []
+        # i.i.d. Bernoulli mask, in blocks of about 4M entries to bound the temporary memory
+        block = max(1, 2**22 // max(n_cols, 1))
+        cols, counts = [], np.zeros(n_rows, dtype=np.int64)
         for r0 in range(0, n_rows, block):
             r1 = min(n_rows, r0 + block)
             mask = rng.random((r1 - r0, n_cols), dtype=np.float32) < density
             mask[drop[r0:r1]] = False
-            r, c = np.nonzero(mask)
-            rows.append(r + r0)
-            cols.append(c)
-        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        counts = np.bincount(rows, minlength=n_rows)
+            counts[r0:r1] = mask.sum(axis=1)
+            cols.append(np.nonzero(mask)[1].astype(index_dtype))
+        cols = np.concatenate(cols) if cols else np.zeros(0, index_dtype)
     else:
         # binomial row lengths, then distinct uniform columns: the same law as the mask above
         counts = rng.binomial(n_cols, density, size=n_rows) if n_cols else np.zeros(n_rows, int)
         counts[drop] = 0
-        cols = np.empty(int(counts.sum()), dtype=np.int64)
+        cols = np.empty(int(counts.sum()), dtype=index_dtype)
         pos = 0
         for i in np.flatnonzero(counts):
             c = counts[i]
@@ -216,11 +217,11 @@ def random_csr(
             cols[pos : pos + c] = np.sort(rng.permutation(picked)[:c])
             pos += c
     nnz = int(counts.sum())
-    index_dtype = np.int32 if max(nnz, n_cols) < 2**31 - 1 else np.int64
     indptr = np.zeros(n_rows + 1, dtype=index_dtype)
     np.cumsum(counts, out=indptr[1:])
-    indices = cols.astype(index_dtype)
-    data = rng.standard_normal(nnz, dtype=np.float64).astype(dtype, copy=False)
+    indices = cols
+    data = rng.standard_normal(nnz, dtype=np.float32 if dtype == np.float32 else np.float64)
+    data = data.astype(dtype, copy=False)
     return sp.csr_array((data, indices, indptr), shape=(n_rows, n_cols))
 
 

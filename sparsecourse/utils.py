@@ -210,21 +210,29 @@ def compare(
     return {"fn": a_t, "baseline": b_t, "speedup": b_t.median / a_t.median}
 
 
-def memory_bandwidth(size_mb: float = 256.0, repeat: int = 5) -> float:
-    """Measure the machine's memory copy bandwidth in GB/s (10^9 bytes per second).
+def memory_bandwidth(size_mb: float = 256.0, repeat: int = 5, *, kind: str = "copy") -> float:
+    """Measure the machine's memory bandwidth in GB/s (10^9 bytes per second).
 
-    Copies a ``size_mb`` buffer into another with :func:`numpy.copyto` (the C library's
-    ``memcpy``, which uses streaming stores on large buffers) and counts the bytes read plus the
-    bytes written (2 x size), like STREAM's *copy*. The buffer should be several times the
-    last-level cache (typically 8-64 MB) so that memory, not cache, is measured. The best of
-    ``repeat`` runs is returned: it is the closest to what the hardware can do.
+    Two measurements, because kernels differ in what they do with memory:
+
+    - ``kind="copy"``: copy a ``size_mb`` buffer into another with :func:`numpy.copyto` (the C
+      library's ``memcpy``, one core, streaming stores on large buffers) and count the bytes read
+      plus the bytes written (2 x size), like STREAM's *copy*.
+    - ``kind="read"``: sum a ``size_mb`` float32 buffer on all cores (a numba ``prange``
+      reduction) and count the bytes read. This is the ceiling of kernels that mostly *read*, such
+      as a matrix-vector product, which only reads its matrix.
+
+    The buffer should be several times the last-level cache (typically 8-64 MB) so that memory,
+    not cache, is measured. The best of ``repeat`` runs is returned: it is the closest to what the
+    hardware can do.
 
     Parameters
     ----------
     size_mb : float, default 256
-        Size of each of the two buffers in MB (10^6 bytes); at least 1.
+        Size of each buffer in MB (10^6 bytes); at least 1.
     repeat : int, default 5
-        Timed copies.
+        Timed runs.
+    kind : {"copy", "read"}, default "copy"
 
     Returns
     -------
@@ -236,17 +244,35 @@ def memory_bandwidth(size_mb: float = 256.0, repeat: int = 5) -> float:
     >>> from sparsecourse.utils import memory_bandwidth
     >>> memory_bandwidth(size_mb=8, repeat=2) > 0
     True
+    >>> memory_bandwidth(size_mb=8, repeat=2, kind="read") > 0
+    True
     """
     if not np.isfinite(size_mb) or size_mb < 1:
         raise ValueError(f"size_mb must be a number >= 1, got {size_mb}")
     repeat = check_int(repeat, "repeat", minimum=1)
-    n = int(size_mb * 1e6) // 8
-    src = np.ones(n, dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # touch the pages once
+    if kind == "copy":
+        src = np.ones(int(size_mb * 1e6) // 8, dtype=np.float64)
+        dst = np.empty_like(src)
+
+        def run():
+            np.copyto(dst, src)
+
+        nbytes = 2 * src.nbytes
+    elif kind == "read":
+        from .kernels._numba_csr import stream_read
+
+        src = np.ones(int(size_mb * 1e6) // 4, dtype=np.float32)
+
+        def run():
+            stream_read(src)
+
+        nbytes = src.nbytes
+    else:
+        raise ValueError(f"kind must be 'copy' or 'read', got {kind!r}")
+    run()  # compile, and touch the pages once
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
-        np.copyto(dst, src)
+        run()
         best = min(best, time.perf_counter() - t0)
-    return 2 * n * 8 / best / 1e9
+    return nbytes / best / 1e9

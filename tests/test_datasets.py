@@ -116,3 +116,8 @@ def test_image_patches():
         ds.image_patches(img[:5, :5], 8)
     with pytest.raises(ValueError, match="2-D"):
         ds.image_patches(np.ones(10), 2)
+
+
+def test_random_csr_rejects_non_float_dtype():
+    with pytest.raises(TypeError, match="dtype"):
+        ds.random_csr(3, 3, 0.5, dtype=np.int32)

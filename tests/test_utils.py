@@ -63,3 +63,9 @@ def test_memory_bandwidth_is_plausible():
     assert 0.1 < bw < 10_000  # GB/s: between a floppy disk and HBM
     with pytest.raises(ValueError, match="size_mb"):
         memory_bandwidth(size_mb=0)
+
+
+def test_read_bandwidth_and_bad_kind():
+    assert memory_bandwidth(size_mb=16, repeat=2, kind="read") > 0.1
+    with pytest.raises(ValueError, match="kind"):
+        memory_bandwidth(size_mb=16, kind="write")

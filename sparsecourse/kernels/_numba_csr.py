@@ -107,11 +107,13 @@ def spmm_kernel(indptr, indices, data, X, Y):  # pragma: no cover - compiled
                     yr[uj0 + j] = buf[j]
 
 
-def _warm_signatures() -> None:
-    """Compile the common signatures once (float32/float64 values, int32 indices)."""
-    ip = np.array([0, 1], dtype=np.int32)
-    ix = np.array([0], dtype=np.int32)
-    for dt in (np.float32, np.float64):
-        d = np.ones(1, dt)
-        spmv_kernel(ip, ix, d, np.ones(1, dt), np.empty(1, dt))
-        spmm_kernel(ip, ix, d, np.ones((1, 1), dt), np.empty((1, 1), dt))
+@nb.njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def stream_read(a):  # pragma: no cover - compiled
+    """Sum an array on all cores: reads every byte once and writes nothing (a read-bandwidth probe).
+
+    ``fastmath`` lets the compiler vectorise the reduction; the sum itself is not used.
+    """
+    s = a.dtype.type(0)
+    for i in nb.prange(a.size):
+        s += a[i]
+    return s
