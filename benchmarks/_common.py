@@ -2,7 +2,7 @@
 
 Every benchmark follows the same recipe (GUIDE.md, section 5): time each contender on the *same*
 input after warm-up, report the median of repeats, print ratios side by side, compare memory-bound
-kernels with the measured copy bandwidth, and write everything, including a description of the
+kernels with the measured memory bandwidth, and write everything, including a description of the
 machine, to ``benchmarks/results/<name>.json``. This module holds the parts that do not depend on
 the kernel being measured:
 
@@ -124,7 +124,7 @@ def _owner(filepath: str | None) -> str:
     return "system"
 
 
-def machine_info(bandwidth_gbps: float | None = None) -> dict:
+def machine_info(bandwidth_gbps: dict | None = None) -> dict:
     """What the results were measured on, stored beside them in the JSON file."""
     import numba
     import scipy
@@ -141,7 +141,7 @@ def machine_info(bandwidth_gbps: float | None = None) -> dict:
         "scipy": scipy.__version__,
         "numba": numba.__version__,
         "torch": torch.__version__,
-        "copy_bandwidth_gbps": bandwidth_gbps,
+        "bandwidth_gbps": bandwidth_gbps,
         "load_average_1_5_15min": os.getloadavg() if hasattr(os, "getloadavg") else None,
         # Environment variables that change which kernels BLAS and OpenMP pick.
         "env": {k: v for k, v in sorted(os.environ.items())
@@ -170,9 +170,16 @@ def load_warning() -> str:
             "most); rerun on a quiet machine for numbers to quote.")
 
 
-def measure_bandwidth(quick: bool = False) -> float:
-    """The machine's copy bandwidth in GB/s: the ceiling for a memory-bound kernel."""
-    return memory_bandwidth(size_mb=256, repeat=3 if quick else 5)
+def measure_bandwidth(quick: bool = False) -> dict:
+    """The machine's memory bandwidths in GB/s: ``{"read": ..., "copy": ...}``.
+
+    ``read`` (all cores, bytes read) is the ceiling of kernels that mostly read, like SpMV and
+    GEMV, and is the one the tables compare with; ``copy`` (one-core memcpy, bytes read + written)
+    is recorded beside it.
+    """
+    repeat = 3 if quick else 5
+    return {"read": memory_bandwidth(size_mb=256, repeat=4 * repeat, kind="read"),
+            "copy": memory_bandwidth(size_mb=256, repeat=repeat, kind="copy")}
 
 
 # --------------------------------------------------------------------------------------------
