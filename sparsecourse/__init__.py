@@ -9,12 +9,16 @@ datasets
     scikit-learn's bundled digits, diabetes data and sample images (with patches).
 kernels
     Numba CPU kernels (CSR SpMV/SpMM) and optional Triton GPU kernels.
+regression
+    Chapter 1: LASSO (ISTA, FISTA, coordinate descent with working sets), OMP and its loss-based
+    variants, hard thresholding (IHT, NIHT, HTP), square-root and LAD LASSO; scikit-learn
+    estimators.
 checks
     Pass/fail helpers for the book's exercises.
 """
 
 __version__ = "0.1.0"
 
-from . import checks, datasets, kernels, utils  # noqa: E402
+from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
-__all__ = ["__version__", "checks", "datasets", "kernels", "utils"]
+__all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils"]

@@ -60,6 +60,8 @@ def as_float_array(
         raise TypeError(f"{name} must be numeric (float32 or float64), got dtype {arr.dtype}")
     if dtype is None:
         dtype = _result_float_dtype(arr.dtype, name=name)
+    elif arr.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)

@@ -16,6 +16,8 @@ __all__ = [
     "sparse_signal",
     "gaussian_matrix",
     "partial_fourier_matrix",
+    "correlated_design",
+    "simulated_lasso_problem",
     "random_csr",
     "load_digits",
     "load_diabetes",
@@ -109,6 +111,97 @@ def gaussian_matrix(m: int, n: int, *, seed=None, normalize: str | None = "colum
     elif normalize is not None:
         raise ValueError(f"normalize must be 'columns', 'sqrt_m' or None, got {normalize!r}")
     return A
+
+
+def correlated_design(
+    n_samples: int, n_features: int, rho: float = 0.6, *, seed=None
+) -> np.ndarray:
+    """Gaussian design whose columns are correlated: ``corr(X_i, X_j) = rho ** |i - j|``.
+
+    Rows are i.i.d. ``N(0, Sigma)`` with the Toeplitz covariance ``Sigma_ij = rho^|i-j|``, generated
+    column by column by the AR(1) recursion ``x_j = rho x_{j-1} + sqrt(1 - rho^2) z_j`` (no
+    ``p x p`` Cholesky factor). This is the design of benchopt's simulated LASSO benchmarks; large
+    ``rho`` makes neighbouring features hard to tell apart.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+    rho : float in [0, 1), default 0.6
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), Fortran (column-major) order
+
+    Examples
+    --------
+    >>> from sparsecourse.datasets import correlated_design
+    >>> X = correlated_design(20000, 3, rho=0.6, seed=0)
+    >>> bool(abs(np.corrcoef(X[:, 0], X[:, 1])[0, 1] - 0.6) < 0.02)
+    True
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=1)
+    rho = check_fraction(rho, "rho", closed="left")
+    rng = get_rng(seed)
+    X = np.empty((n_samples, n_features), order="F")
+    u = rng.standard_normal(n_samples)
+    X[:, 0] = u
+    s = np.sqrt(1 - rho**2)
+    for j in range(1, n_features):
+        u = rho * u + s * rng.standard_normal(n_samples)
+        X[:, j] = u
+    return X
+
+
+def simulated_lasso_problem(
+    n_samples: int,
+    n_features: int,
+    *,
+    rho: float = 0.6,
+    density: float = 0.2,
+    snr: float = 3.0,
+    seed=None,
+):
+    """benchopt's simulated LASSO problem: a correlated design, a sparse truth and noisy targets.
+
+    ``X`` comes from :func:`correlated_design`; the true coefficients have
+    ``int(density * n_features)`` standard normal non-zeros at random positions; ``y = X w + e``
+    with Gaussian noise scaled so that ``||X w|| / ||e|| = snr``.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+    rho : float in [0, 1), default 0.6
+    density : float in [0, 1], default 0.2
+    snr : float > 0, default 3
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), column-major
+    y : ndarray of shape (n_samples,)
+    w : ndarray of shape (n_features,), the true coefficients
+
+    Examples
+    --------
+    >>> from sparsecourse.datasets import simulated_lasso_problem
+    >>> X, y, w = simulated_lasso_problem(50, 200, seed=0)
+    >>> X.shape, y.shape, int((w != 0).sum())
+    ((50, 200), (50,), 40)
+    """
+    density = check_fraction(density, "density")
+    if not (np.isfinite(snr) and snr > 0):
+        raise ValueError(f"snr must be a positive number, got {snr}")
+    rng = get_rng(seed)
+    X = correlated_design(n_samples, n_features, rho, seed=rng)
+    w = np.zeros(n_features)
+    support = rng.choice(n_features, int(density * n_features), replace=False)
+    w[support] = rng.standard_normal(support.size)
+    y = X @ w
+    noise = rng.standard_normal(n_samples)
+    y += noise * np.linalg.norm(y) / (snr * np.linalg.norm(noise))
+    return X, y, w
 
 
 def partial_fourier_matrix(m: int, n: int, *, seed=None, real: bool = False) -> np.ndarray:

@@ -121,3 +121,19 @@ def test_image_patches():
 def test_random_csr_rejects_non_float_dtype():
     with pytest.raises(TypeError, match="dtype"):
         ds.random_csr(3, 3, 0.5, dtype=np.int32)
+
+
+def test_correlated_design_and_simulated_problem():
+    X = ds.correlated_design(5000, 4, rho=0.8, seed=0)
+    assert X.flags.f_contiguous
+    C = np.corrcoef(X, rowvar=False)
+    np.testing.assert_allclose(C[0, 1], 0.8, atol=0.03)
+    np.testing.assert_allclose(C[0, 2], 0.64, atol=0.03)
+    X2, y, w = ds.simulated_lasso_problem(200, 50, rho=0.6, density=0.2, snr=4.0, seed=1)
+    assert np.count_nonzero(w) == 10
+    noise = y - X2 @ w
+    np.testing.assert_allclose(np.linalg.norm(X2 @ w) / np.linalg.norm(noise), 4.0)
+    with pytest.raises(ValueError, match="rho"):
+        ds.correlated_design(3, 3, rho=1.0)
+    with pytest.raises(ValueError, match="snr"):
+        ds.simulated_lasso_problem(3, 3, snr=0)

@@ -1,0 +1,744 @@
+"""Numba kernels behind the fast solvers of :mod:`sparsecourse.regression`.
+
+These are the *fast* versions; the readable references live in :mod:`.lasso`, :mod:`.greedy`
+and :mod:`.thresholding`, and the tests pin one to the other.
+
+The LASSO kernel works on the *unscaled* problem
+
+.. math::
+
+    \\min_\\beta \\; P(\\beta) = \\tfrac12 \\|y - X\\beta\\|_2^2 + \\sum_j \\lambda_j |\\beta_j|,
+    \\qquad \\lambda_j = n\\,\\alpha\\,\\omega_j ,
+
+(scikit-learn's objective multiplied by ``n``), whose dual is
+
+.. math::
+
+    \\max_\\theta \\; D(\\theta) = \\langle y, \\theta\\rangle - \\tfrac12 \\|\\theta\\|_2^2
+    \\quad \\text{s.t.} \\quad |x_j^\\top \\theta| \\le \\lambda_j \\;\\; \\forall j .
+
+Any residual ``r = y - X beta`` becomes a dual feasible point after rescaling,
+``theta = r / max(1, max_j |x_j^T r| / lambda_j)``, so every iterate comes with a duality gap
+``P(beta) - D(theta) >= P(beta) - P(beta*)``: a certificate of its own accuracy.
+
+Five ideas make the solver fast (the first four from Massias, Gramfort & Salmon, *Celer*, ICML
+2018, and Bertrand & Massias, *Anderson acceleration of coordinate descent*, AISTATS 2021):
+
+1. **Working sets.** Coordinate descent runs on a small set of features (those most likely
+   to be non-zero, ranked by their distance to the dual constraint), and the set doubles with the
+   support until the *full* problem's duality gap is small enough.
+2. **Gap-safe screening.** The dual is 1-strongly concave, so ``||theta - theta*|| <=
+   sqrt(2 gap)``: a feature with ``lambda_j - |x_j^T theta| > ||x_j|| sqrt(2 gap)`` is zero at the
+   optimum and is discarded for good.
+3. **Dual extrapolation.** The residuals of successive epochs converge like a linear
+   recurrence; an Anderson-type combination of the last ``K`` of them gives a much better dual
+   point than the last residual, hence a much smaller (still valid) gap, hence earlier stopping.
+4. **Primal Anderson acceleration** of the coordinate-descent iterates inside the working set,
+   accepted only when it lowers the objective.
+5. **Support refinement.** Coordinate descent finds the support and signs of the solution long
+   before it has converged to a tight tolerance, and crawls when ``X_S`` is ill-conditioned
+   (support size close to ``n``). Once the support and signs stop changing, the optimality
+   conditions on the support, linear equations, are solved exactly by feature-sign search
+   (Lee, Battle, Raina & Ng, NIPS 2006); the step is accepted only if it lowers the objective
+   and is tried only once coordinate descent has spent as much work as it costs.
+
+All loops are compiled (``cache=True``), single-threaded (no BLAS call inside: a multi-threaded
+BLAS call stalls when another process holds a core), and the LASSO kernel works on ``Xt = X.T``
+stored C-contiguous, so that column ``j`` of ``X`` is the contiguous row ``Xt[j]``. The OMP
+kernel (:func:`omp_kernel`) is at the end of the file.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# Reassociation lets LLVM vectorise the dot products; no flag that assumes away NaN or inf.
+_FM = {"reassoc", "contract", "nsz"}
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _col_dot(Xt, j, v):  # pragma: no cover - compiled
+    """x_j^T v."""
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += Xt[j, i] * v[i]
+    return s
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _col_axpy(Xt, j, a, v):  # pragma: no cover - compiled
+    """v += a * x_j."""
+    for i in range(v.shape[0]):
+        v[i] += a * Xt[j, i]
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _dot(u, v):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * v[i]
+    return s
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _cholesky(A):  # pragma: no cover - compiled
+    """Lower Cholesky factor of a symmetric positive definite A; ``(L, ok)``.
+
+    A tiny ridge relative to the trace keeps near-singular systems solvable (the callers only
+    accept a solution that lowers an objective); ``ok`` is False if a pivot is not positive.
+    """
+    K = A.shape[0]
+    L = np.zeros((K, K))
+    tr = 0.0
+    for k in range(K):
+        tr += A[k, k]
+    if not tr > 0.0:
+        return L, False
+    ridge = 1e-13 * tr / K
+    for i in range(K):
+        for j in range(i + 1):
+            s = A[i, j] + (ridge if i == j else 0.0)
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not s > 0.0:
+                    return L, False
+                L[i, i] = np.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    return L, True
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _chol_solve(L, b):  # pragma: no cover - compiled
+    """Solve L L^T z = b."""
+    K = L.shape[0]
+    z = b.copy()
+    for i in range(K):  # forward: L u = b
+        s = z[i]
+        for k in range(i):
+            s -= L[i, k] * z[k]
+        z[i] = s / L[i, i]
+    for i in range(K - 1, -1, -1):  # backward: L^T z = u
+        s = z[i]
+        for k in range(i + 1, K):
+            s -= L[k, i] * z[k]
+        z[i] = s / L[i, i]
+    return z
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _solve_small_spd(A, b):  # pragma: no cover - compiled
+    """Solve A z = b for a symmetric positive definite A: Cholesky, then one step of
+    iterative refinement (which recovers most of the accuracy lost to ill-conditioning).
+
+    Returns ``(z, ok)``; ``ok`` is False when A is numerically singular.
+    """
+    L, ok = _cholesky(A)
+    if not ok:
+        return b.copy(), False
+    z = _chol_solve(L, b)
+    K = A.shape[0]
+    res = np.empty(K)
+    for i in range(K):
+        res[i] = b[i] - _dot(A[i], z)
+    z += _chol_solve(L, res)
+    for i in range(z.shape[0]):
+        if not np.isfinite(z[i]):
+            return z, False
+    return z, True
+
+
+@nb.njit(cache=True)
+def _anderson_weights(H, m):  # pragma: no cover - compiled
+    """Weights c (summing to 1) minimising ||sum_k c_k (h_{k+1} - h_k)|| over the rows of H.
+
+    ``H`` holds ``m + 1`` stored iterates as rows; returns ``(c, ok)`` with ``len(c) == m``,
+    to be applied to the rows ``H[1:]``.
+    """
+    d = H.shape[1]
+    U = np.empty((m, d))
+    for k in range(m):
+        for i in range(d):
+            U[k, i] = H[k + 1, i] - H[k, i]
+    C = np.empty((m, m))
+    for a in range(m):
+        for b in range(a, m):
+            s = 0.0
+            for i in range(d):
+                s += U[a, i] * U[b, i]
+            C[a, b] = s
+            C[b, a] = s
+    z, ok = _solve_small_spd(C, np.ones(m))
+    if not ok:
+        return z, False
+    tot = z.sum()
+    if tot == 0.0 or not np.isfinite(tot):
+        return z, False
+    return z / tot, True
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _dual_value(y, theta, scale):  # pragma: no cover - compiled
+    """D(scale * theta) = scale <y, theta> - scale^2 ||theta||^2 / 2."""
+    return scale * _dot(y, theta) - 0.5 * scale * scale * _dot(theta, theta)
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _gram_rows(A):  # pragma: no cover - compiled
+    """A @ A.T for a C-contiguous A, single-threaded.
+
+    (A multi-threaded BLAS call is faster on an idle machine but can stall for milliseconds
+    when another process holds a core; the kernels stay on one thread.)
+    """
+    m = A.shape[0]
+    G = np.empty((m, m))
+    for a in range(m):
+        for b in range(a, m):
+            v = _dot(A[a], A[b])
+            G[a, b] = v
+            G[b, a] = v
+    return G
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _line_objective(x, d, lam_S, rr, ru, uu, t):  # pragma: no cover - compiled
+    """0.5 ||r - t u||^2 + sum_j lam_j |x_j + t d_j|, from rr = r.r, ru = r.u, uu = u.u."""
+    f = 0.5 * (rr - 2.0 * t * ru + t * t * uu)
+    for a in range(x.shape[0]):
+        f += lam_S[a] * abs(x[a] + t * d[a])
+    return f
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
+    """Solve the LASSO restricted to the support ``S`` exactly, from the current ``beta``.
+
+    This is the *feature-sign search* of Lee, Battle, Raina & Ng (NIPS 2006), started from the
+    support and signs that coordinate descent has settled on. On a support ``S`` with signs
+    ``s`` the LASSO solution satisfies the linear equations ``X_S^T (y - X_S b) = lambda_S * s``;
+    one step solves them and moves from ``beta_S`` towards their solution, stopping at the best
+    of the points where a coefficient changes sign (which then leaves the support). When ``S``
+    has more features than there are samples, the step instead follows the direction of the null
+    space of ``X_S`` that decreases the penalty: the fit does not change, the l1 norm goes down,
+    and a coefficient reaches zero.
+
+    ``beta`` and ``r`` are updated in place; every accepted step lowers the objective. Returns
+    True when the equations were solved with consistent signs: the problem restricted to ``S``
+    is then solved, and coordinate descent checks the features outside ``S`` next.
+    """
+    n = y.shape[0]
+    m0 = S.shape[0]
+    XS = np.empty((m0, n))
+    for a in range(m0):
+        XS[a] = Xt[S[a]]
+    G0 = _gram_rows(XS)
+    c0 = np.empty(m0)
+    for a in range(m0):
+        c0[a] = _dot(XS[a], y)
+    act = np.arange(m0)  # positions (in S) of the features still in the support
+    m = m0
+    u = np.empty(n)
+    for _ in range(max_steps):
+        if m == 0:
+            return True
+        x = np.empty(m)
+        sg = np.empty(m)
+        lam_S = np.empty(m)
+        for a in range(m):
+            x[a] = beta[S[act[a]]]
+            sg[a] = 1.0 if x[a] > 0.0 else -1.0
+            lam_S[a] = lam[S[act[a]]]
+        d = np.empty(m)
+        newton = False
+        if m <= n:
+            G = np.empty((m, m))
+            rhs = np.empty(m)
+            for a in range(m):
+                for b in range(m):
+                    G[a, b] = G0[act[a], act[b]]
+                rhs[a] = c0[act[a]] - lam_S[a] * sg[a]
+            z, newton = _solve_small_spd(G, rhs)
+            if newton:
+                for a in range(m):
+                    d[a] = z[a] - x[a]
+        if not newton:
+            if m <= n:
+                return False  # singular X_S with few columns: leave it to coordinate descent
+            # null-space step: d = -(I - X_S^T (X_S X_S^T)^-1 X_S) lam*s
+            XA = np.empty((m, n))
+            ls = np.empty(m)
+            for a in range(m):
+                XA[a] = XS[act[a]]
+                ls[a] = lam_S[a] * sg[a]
+            XAt = np.ascontiguousarray(XA.T)
+            H = _gram_rows(XAt)
+            v = np.zeros(n)
+            for a in range(m):
+                for i in range(n):
+                    v[i] += ls[a] * XA[a, i]
+            w, ok = _solve_small_spd(H, v)
+            if not ok:
+                return False
+            for a in range(m):
+                d[a] = _dot(XA[a], w) - ls[a]
+        # u = X_S d; the objective along beta_S + t d is a piecewise quadratic in t
+        u[:] = 0.0
+        for a in range(m):
+            da = d[a]
+            if da != 0.0:
+                for i in range(n):
+                    u[i] += da * XS[act[a], i]
+        rr = _dot(r, r)
+        ru = _dot(r, u)
+        uu = _dot(u, u)
+        t_hi = 1.0 if newton else np.inf
+        best_t = t_hi
+        best_f = _line_objective(x, d, lam_S, rr, ru, uu, 1.0) if newton else np.inf
+        for a in range(m):  # breakpoints where a coefficient reaches zero
+            if x[a] * d[a] < 0.0:
+                ta = -x[a] / d[a]
+                if ta < t_hi:
+                    fa = _line_objective(x, d, lam_S, rr, ru, uu, ta)
+                    if fa < best_f or (not newton and ta < best_t):
+                        best_f = fa
+                        best_t = ta
+        f0 = _line_objective(x, d, lam_S, rr, ru, uu, 0.0)
+        if not (best_f < f0) or not np.isfinite(best_t):
+            return False
+        for a in range(m):
+            xa = x[a] + best_t * d[a]
+            if x[a] * d[a] < 0.0 and -x[a] / d[a] == best_t:
+                xa = 0.0  # the coefficient that reached zero leaves the support
+            beta[S[act[a]]] = xa
+        for i in range(n):
+            r[i] -= best_t * u[i]
+        if newton and best_t == 1.0:
+            return True
+        k = 0
+        for a in range(m):
+            if beta[S[act[a]]] != 0.0:
+                act[k] = act[a]
+                k += 1
+        m = k
+    return False
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, screening,
+                    dual_extrapolation, anderson, refine, K, gap_freq):  # pragma: no cover
+    """Working-set coordinate descent for the (weighted) LASSO, in place on ``beta``.
+
+    Parameters
+    ----------
+    Xt : (p, n) C-contiguous float64, the transpose of the design matrix.
+    y : (n,) float64.
+    lam : (p,) float64, per-feature thresholds ``lambda_j > 0`` of the unscaled problem.
+    beta : (p,) float64, warm start, overwritten with the solution.
+    norms2 : (p,) float64, squared column norms.
+    tol : float, absolute tolerance on the duality gap of the unscaled problem.
+    max_iter, max_epochs : outer iterations (working-set updates), epochs per inner solve.
+    p0 : first working-set size.
+    screening, dual_extrapolation, anderson, refine : switch the accelerations on or off.
+    K : number of iterates used by both extrapolations.
+    gap_freq : epochs between two inner gap evaluations.
+
+    Returns
+    -------
+    gap : float, the last duality gap of the full problem.
+    n_iter : int, outer iterations done.
+    n_epochs : int, coordinate-descent epochs done in total.
+    """
+    p, n = Xt.shape
+    r = y.copy()
+    for j in range(p):
+        if beta[j] != 0.0:
+            _col_axpy(Xt, j, -beta[j], r)
+
+    screened = np.zeros(p, dtype=np.bool_)
+    n_screened = 0
+    norms = np.sqrt(norms2)
+    for j in range(p):
+        if norms2[j] == 0.0:  # an all-zero column never enters the model
+            screened[j] = True
+            n_screened += 1
+            beta[j] = 0.0
+
+    XTr = np.zeros(p)
+    XTtheta = np.zeros(p)  # x_j^T theta_best for non-screened j
+    prios = np.empty(p)
+    theta_in = np.zeros(n)
+    have_theta_in = False
+
+    # buffers of the two extrapolations
+    R_hist = np.empty((K + 1, n))  # residuals every gap_freq epochs (dual extrapolation)
+    theta_acc = np.empty(n)
+    B_hist = np.empty((K + 1, p))  # working-set coefficients every epoch (primal Anderson)
+    RB_hist = np.empty((K + 1, n))  # and the matching residuals
+    XTr_ws = np.empty(p)
+    S_prev = np.empty(p, dtype=np.int64)
+    sgn_prev = np.empty(p)
+
+    gap = np.inf
+    n_epochs = 0
+    t = 0
+    ws_size = 0
+    ws = np.empty(0, dtype=np.int64)
+    for t in range(max_iter):
+        # ---- duality gap of the full problem --------------------------------------------
+        if t > 0:  # remove the drift of many rank-one updates
+            r[:] = y
+            for j in range(p):
+                if beta[j] != 0.0:
+                    _col_axpy(Xt, j, -beta[j], r)
+        # dual point: the rescaled residual, or the inner solver's (extrapolated) dual point
+        # if that one is better. Both priorities and screening use the chosen point, so the
+        # working set follows the current violations of the dual constraints.
+        dnorm = 0.0
+        for j in range(p):
+            if not screened[j]:
+                XTr[j] = _col_dot(Xt, j, r)
+                v = abs(XTr[j]) / lam[j]
+                if v > dnorm:
+                    dnorm = v
+        scale = 1.0 / max(1.0, dnorm)
+        best_dual = _dual_value(y, r, scale)
+        for j in range(p):
+            if not screened[j]:
+                XTtheta[j] = scale * XTr[j]
+        if have_theta_in:
+            dnorm = 0.0
+            for j in range(p):
+                if not screened[j]:
+                    XTr[j] = _col_dot(Xt, j, theta_in)
+                    v = abs(XTr[j]) / lam[j]
+                    if v > dnorm:
+                        dnorm = v
+            scale = 1.0 / max(1.0, dnorm)
+            d_obj = _dual_value(y, theta_in, scale)
+            if d_obj > best_dual:
+                best_dual = d_obj
+                for j in range(p):
+                    if not screened[j]:
+                        XTtheta[j] = scale * XTr[j]
+        p_obj = 0.5 * _dot(r, r)
+        for j in range(p):
+            if beta[j] != 0.0:
+                p_obj += lam[j] * abs(beta[j])
+        gap = p_obj - best_dual
+        if gap <= tol:
+            break
+
+        # ---- screening and priorities ----------------------------------------------------
+        radius = np.sqrt(2.0 * max(gap, 0.0))
+        nnz = 0
+        for j in range(p):
+            if screened[j]:
+                prios[j] = np.inf
+                continue
+            d = (lam[j] - abs(XTtheta[j])) / norms[j]
+            if screening and d > radius:
+                screened[j] = True
+                n_screened += 1
+                prios[j] = np.inf
+                if beta[j] != 0.0:
+                    _col_axpy(Xt, j, beta[j], r)
+                    beta[j] = 0.0
+                continue
+            if beta[j] != 0.0:
+                prios[j] = -1.0
+                nnz += 1
+            else:
+                prios[j] = d
+        n_left = p - n_screened
+        if n_left == 0:
+            continue
+        if t == 0:
+            ws_size = max(p0, nnz)
+        else:
+            ws_size = max(p0, 2 * nnz)
+        ws_size = min(ws_size, n_left)
+        if ws_size == p:
+            ws = np.arange(p)
+        else:
+            ws = np.sort(np.argsort(prios)[:ws_size])
+
+        # ---- inner solver: coordinate descent on the working set ---------------------------
+        tol_in = 0.3 * gap
+        best_dual_in = -np.inf
+        n_r = 0  # residuals stored for the dual extrapolation
+        n_b = 0  # iterates stored for the primal Anderson acceleration
+        n_prev = -1  # support size at the previous check (refinement)
+        work_cd = 0.0  # multiply-adds of coordinate descent since the last refinement
+        refined = False  # already refined on the current support and signs
+        for epoch in range(max_epochs):
+            if epoch > 0 and epoch % gap_freq == 0:
+                if refine:
+                    # support and signs of the working-set iterate; refine when they are the
+                    # same as at the previous check (coordinate descent has settled on them)
+                    m = 0
+                    same = True
+                    for k in range(ws_size):
+                        j = ws[k]
+                        if beta[j] != 0.0:
+                            sg = 1.0 if beta[j] > 0.0 else -1.0
+                            if m >= n_prev or S_prev[m] != j or sgn_prev[m] != sg:
+                                same = False
+                            S_prev[m] = j
+                            sgn_prev[m] = sg
+                            m += 1
+                    same = same and m == n_prev and m > 0
+                    n_prev = m
+                    # refine only once coordinate descent has done as much work (in multiply-
+                    # adds) as the refinement costs: Gram matrix and Cholesky factorisation,
+                    # plus one null-space step (an n x n system) per coefficient above n
+                    cost = 0.5 * m * m * n + m * m * m / 3.0
+                    if m > n:
+                        cost += (m - n) * (0.5 * n * n * m + n * n * n / 3.0)
+                    if not same:
+                        refined = False
+                    if same and not refined and work_cd >= cost:
+                        work_cd = 0.0
+                        refined = True  # once per support and sign pattern
+                        _feature_sign_refine(Xt, y, lam, beta, r, S_prev[:m].copy(), 2 * m + 10)
+                dnorm = 0.0
+                for k in range(ws_size):
+                    j = ws[k]
+                    XTr_ws[k] = _col_dot(Xt, j, r)
+                    v = abs(XTr_ws[k]) / lam[j]
+                    if v > dnorm:
+                        dnorm = v
+                scale = 1.0 / max(1.0, dnorm)
+                d_in = _dual_value(y, r, scale)
+                if d_in > best_dual_in:
+                    best_dual_in = d_in
+                    for i in range(n):
+                        theta_in[i] = scale * r[i]
+                    have_theta_in = True
+                if dual_extrapolation:
+                    if n_r <= K:
+                        R_hist[n_r] = r
+                        n_r += 1
+                    else:
+                        for k in range(K):
+                            R_hist[k] = R_hist[k + 1]
+                        R_hist[K] = r
+                    if n_r == K + 1:
+                        c, ok = _anderson_weights(R_hist, K)
+                        if ok:
+                            theta_acc[:] = 0.0
+                            for k in range(K):
+                                for i in range(n):
+                                    theta_acc[i] += c[k] * R_hist[k + 1, i]
+                            dnorm = 0.0
+                            for k in range(ws_size):
+                                j = ws[k]
+                                v = abs(_col_dot(Xt, j, theta_acc)) / lam[j]
+                                if v > dnorm:
+                                    dnorm = v
+                            scale = 1.0 / max(1.0, dnorm)
+                            d_acc = _dual_value(y, theta_acc, scale)
+                            if d_acc > best_dual_in:
+                                best_dual_in = d_acc
+                                for i in range(n):
+                                    theta_in[i] = scale * theta_acc[i]
+                                have_theta_in = True
+                p_in = 0.5 * _dot(r, r)
+                for k in range(ws_size):
+                    j = ws[k]
+                    p_in += lam[j] * abs(beta[j])
+                if p_in - best_dual_in < tol_in:
+                    break
+
+            # one epoch of cyclic coordinate descent
+            for k in range(ws_size):
+                j = ws[k]
+                old = beta[j]
+                z = old + _col_dot(Xt, j, r) / norms2[j]
+                thr = lam[j] / norms2[j]
+                if z > thr:
+                    new = z - thr
+                elif z < -thr:
+                    new = z + thr
+                else:
+                    new = 0.0
+                if new != old:
+                    _col_axpy(Xt, j, old - new, r)
+                    beta[j] = new
+            n_epochs += 1
+            work_cd += ws_size * n
+
+            if anderson:
+                for k in range(ws_size):
+                    B_hist[n_b, k] = beta[ws[k]]
+                RB_hist[n_b] = r
+                n_b += 1
+                if n_b == K + 1:
+                    n_b = 0
+                    c, ok = _anderson_weights(B_hist[:, :ws_size], K)
+                    if ok:
+                        # objective of the extrapolated point (its residual is the same
+                        # combination of the stored residuals, since sum(c) == 1)
+                        theta_acc[:] = 0.0
+                        for k in range(K):
+                            for i in range(n):
+                                theta_acc[i] += c[k] * RB_hist[k + 1, i]
+                        p_acc = 0.5 * _dot(theta_acc, theta_acc)
+                        p_cur = 0.5 * _dot(r, r)
+                        for k in range(ws_size):
+                            j = ws[k]
+                            b = 0.0
+                            for m in range(K):
+                                b += c[m] * B_hist[m + 1, k]
+                            XTr_ws[k] = b
+                            p_acc += lam[j] * abs(b)
+                            p_cur += lam[j] * abs(beta[j])
+                        if p_acc < p_cur:
+                            for k in range(ws_size):
+                                beta[ws[k]] = XTr_ws[k]
+                            r[:] = theta_acc
+    return gap, t + 1, n_epochs
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def lasso_gap_kernel(Xt, y, lam, beta):  # pragma: no cover - compiled
+    """Duality gap of the unscaled (weighted) LASSO at ``beta``, with the rescaled residual."""
+    p, n = Xt.shape
+    r = y.copy()
+    for j in range(p):
+        if beta[j] != 0.0:
+            _col_axpy(Xt, j, -beta[j], r)
+    dnorm = 0.0
+    p_obj = 0.5 * _dot(r, r)
+    for j in range(p):
+        v = abs(_col_dot(Xt, j, r)) / lam[j]
+        if v > dnorm:
+            dnorm = v
+        p_obj += lam[j] * abs(beta[j])
+    return p_obj - _dual_value(y, r, 1.0 / max(1.0, dnorm))
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _col_dot_any(X, j, v):  # pragma: no cover - compiled
+    """x_j^T v for a 2-D X in any memory layout."""
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += X[i, j] * v[i]
+    return s
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no cover
+    """Orthogonal matching pursuit with an incremental Cholesky factor, all compiled.
+
+    ``X`` is the float64 design (any layout); ``X32t`` its float32 transpose (C-contiguous),
+    or an empty array to compute the correlations in float64. With ``X32t`` the correlations
+    are screened in float32: ``|c32_j - c_j| <= coef_bound[j] * ||r|| + abs_bound * (1 + ||r||)``,
+    and every index that could be the maximum is recomputed in float64 (exact argmax).
+    ``tol_sq < 0`` means "stop after ``k_max`` atoms" only.
+
+    Returns ``(support, gamma, k, status)``: status 0 = done, 1 = no correlation left,
+    2 = the next column is (numerically) in the span of the selected ones.
+    """
+    n, p = X.shape
+    eps = np.finfo(np.float64).eps
+    use32 = X32t.shape[0] == p
+    L = np.zeros((k_max, k_max))
+    XS = np.empty((k_max, n))  # selected columns, as rows
+    Xty = np.empty(k_max)
+    support = np.empty(k_max, dtype=np.int64)
+    selected = np.zeros(p, dtype=np.bool_)
+    gamma = np.zeros(k_max)
+    r = y.copy()
+    ynorm = np.sqrt(_dot(y, y))
+    c32 = np.empty(p)
+    r32 = np.empty(n, dtype=np.float32)
+    v = np.empty(k_max)
+    k = 0
+    status = 0
+    while k < k_max:
+        # ---- selection: j = argmax |x_j^T r| over unselected j --------------------------
+        j = -1
+        cj = -1.0
+        if use32:
+            rnorm = np.sqrt(_dot(r, r))
+            for i in range(n):
+                r32[i] = np.float32(r[i])
+            best_lower = -np.inf
+            for jj in range(p):
+                if selected[jj]:
+                    c32[jj] = -np.inf
+                    continue
+                s = np.float32(0.0)
+                for i in range(n):
+                    s += X32t[jj, i] * r32[i]
+                c32[jj] = abs(s)
+                lower = c32[jj] - (coef_bound[jj] * rnorm + abs_bound * (1.0 + rnorm))
+                if lower > best_lower:
+                    best_lower = lower
+            if not np.isfinite(best_lower):
+                use32 = False  # overflow in float32: fall back to float64 for good
+            else:
+                for jj in range(p):  # candidates in increasing order: ties go to the first
+                    if c32[jj] + coef_bound[jj] * rnorm + abs_bound * (1.0 + rnorm) \
+                            >= best_lower:
+                        cc = abs(_col_dot_any(X, jj, r))
+                        if cc > cj:
+                            cj = cc
+                            j = jj
+        if not use32:
+            for jj in range(p):
+                if not selected[jj]:
+                    cc = abs(_col_dot_any(X, jj, r))
+                    if cc > cj:
+                        cj = cc
+                        j = jj
+        if j < 0:
+            status = 1
+            break
+        nj2 = 0.0
+        for i in range(n):
+            nj2 += X[i, j] * X[i, j]
+        if cj <= eps * np.sqrt(nj2) * ynorm:
+            status = 1
+            break
+        # ---- Cholesky update: L v = X_S^T x_j, new diagonal sqrt(||x_j||^2 - ||v||^2) ---
+        for a in range(k):
+            s = 0.0
+            for i in range(n):
+                s += XS[a, i] * X[i, j]
+            for b in range(a):
+                s -= L[a, b] * v[b]
+            v[a] = s / L[a, a]
+        d2 = nj2 - _dot(v[:k], v[:k])
+        if k > 0 and d2 <= eps * nj2 * k:
+            status = 2
+            break
+        for b in range(k):
+            L[k, b] = v[b]
+        L[k, k] = np.sqrt(d2)
+        for i in range(n):
+            XS[k, i] = X[i, j]
+        Xty[k] = _dot(XS[k], y)
+        support[k] = j
+        selected[j] = True
+        k += 1
+        # ---- refit: L L^T gamma = X_S^T y; residual r = y - X_S gamma --------------------
+        for a in range(k):
+            s = Xty[a]
+            for b in range(a):
+                s -= L[a, b] * gamma[b]
+            gamma[a] = s / L[a, a]
+        for a in range(k - 1, -1, -1):
+            s = gamma[a]
+            for b in range(a + 1, k):
+                s -= L[b, a] * gamma[b]
+            gamma[a] = s / L[a, a]
+        for i in range(n):
+            r[i] = y[i]
+        for a in range(k):
+            _col_axpy(XS, a, -gamma[a], r)
+        if tol_sq >= 0.0 and _dot(r, r) <= tol_sq:
+            break
+    return support[:k].copy(), gamma[:k].copy(), k, status
