@@ -359,9 +359,14 @@ def loss_omp(X, y, *, loss: str = "lasso", penalty: str = "l1", lam: float = 0.0
        and ``"sqrt_lasso"``, least absolute deviations (a linear program) for ``"lad_lasso"``,
        which is what makes the LAD variant tolerant to a few grossly corrupted measurements.
 
-    ``lam`` trades data fit for sparsity and acts as the stopping rule; for the SR-LASSO it can
-    be set without knowing the noise level (``lam ~ sqrt(log p)``-type choices), as for the
-    square-root LASSO itself. With ``lam = 0``, ``loss="lasso"`` is OMP on normalised columns.
+    ``lam`` trades data fit for sparsity and acts as the stopping rule. For the SR-LASSO with
+    ``penalty="l1"`` it can be set without knowing the noise level (``lam ~ sqrt(log p)``-type
+    choices), as for the square-root LASSO itself; with ``penalty="l0"`` the gain is
+    ``||r|| - h_j - lam w_j^2``, so ``lam`` is in units of the residual and scales with the noise.
+    The losses are not divided by ``n_samples``: ``lam`` corresponds to ``2 n alpha`` (LASSO),
+    ``sqrt(n) alpha`` (SR-LASSO) and ``n alpha`` (LAD-LASSO) in the units of :func:`lasso_cd`,
+    :func:`sqrt_lasso` and :func:`lad_lasso`. With ``lam = 0``, ``loss="lasso"`` is OMP on
+    normalised columns.
 
     Parameters
     ----------
