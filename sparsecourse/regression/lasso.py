@@ -238,6 +238,14 @@ def _prepare(X, y, alpha, weights, coef_init, tol, max_iter):
     return X, y, alpha, om, w, tol, max_iter
 
 
+def _step_size(X: np.ndarray, step) -> float:
+    """1 / L for the smooth part 1/(2n)||y - Xw||^2 (L = ||X||_2^2 / n), or a checked given step."""
+    if step is None:
+        L = lipschitz_constant(X) / X.shape[0]
+        step = 1.0 / L if L > 0 else 1.0
+    return check_alpha(step, "step")
+
+
 def ista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | None = None,
          max_iter: int = 1000, tol: float = 1e-4, return_info: bool = False):
     r"""ISTA, the proximal gradient method for the LASSO (reference implementation).
@@ -288,10 +296,7 @@ def ista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | None
     """
     X, y, alpha, om, w, tol, max_iter = _prepare(X, y, alpha, weights, coef_init, tol, max_iter)
     n = X.shape[0]
-    if step is None:
-        L = lipschitz_constant(X) / n
-        step = 1.0 / L if L > 0 else 1.0
-    step = check_alpha(step, "step")
+    step = _step_size(X, step)
     threshold = _stop_threshold(y, tol)
     history = []
     gap = np.inf
@@ -352,10 +357,7 @@ def fista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | Non
     """
     X, y, alpha, om, w, tol, max_iter = _prepare(X, y, alpha, weights, coef_init, tol, max_iter)
     n = X.shape[0]
-    if step is None:
-        L = lipschitz_constant(X) / n
-        step = 1.0 / L if L > 0 else 1.0
-    step = check_alpha(step, "step")
+    step = _step_size(X, step)
     threshold = _stop_threshold(y, tol)
     z = w.copy()
     t = 1.0
