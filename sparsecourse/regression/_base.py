@@ -123,11 +123,35 @@ def lipschitz_constant(X: np.ndarray) -> float:
 class SparseLinearRegressor(RegressorMixin, BaseEstimator):
     """Common part of the estimators: centring for the intercept, ``predict``, tags.
 
-    Subclasses implement ``_fit_centered(X, y)`` returning ``(coef, n_iter)`` for data that
-    is already centred when ``fit_intercept`` is true, and set their own attributes.
+    Subclasses implement ``_fit(X, y)``, which checks their parameters, runs the solver and
+    sets ``coef_`` and their other attributes. :meth:`fit` validates the data and, unless
+    ``_center_data`` is false (a solver that fits the intercept itself and sets
+    ``intercept_``), centres it when ``fit_intercept`` is true and sets ``intercept_`` after.
     """
 
     _order = "C"  # memory layout the solver wants
+    _center_data = True
+
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = self._validated_fit_data(X, y)
+        if not self._center_data:
+            self._fit(X, y)
+            return self
+        Xc, yc, X_offset, y_offset = self._center(X, y)
+        self._fit(Xc, yc)
+        self._set_intercept(X_offset, y_offset)
+        return self
 
     def _validated_fit_data(self, X, y):
         X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True, order=self._order)

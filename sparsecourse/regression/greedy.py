@@ -492,30 +492,15 @@ class OMP(SparseLinearRegressor):
         self.tol = tol
         self.fit_intercept = fit_intercept
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
-        X, y = self._validated_fit_data(X, y)
+    def _fit(self, X, y):
         if self.tol is None:
             k = check_n_nonzero(self.n_nonzero_coefs, X.shape[1])
         else:
             k = None
-        Xc, yc, X_offset, y_offset = self._center(X, y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # early stop on exact fits
-            coef, info = omp(Xc, yc, k, tol=self.tol, return_info=True)
+            coef, info = omp(X, y, k, tol=self.tol, return_info=True)
         self.coef_ = coef
         self.n_iter_ = info["n_iter"]
         self.support_ = info["support"]
         self.n_nonzero_coefs_ = k
-        self._set_intercept(X_offset, y_offset)
-        return self

@@ -709,40 +709,25 @@ class Lasso(SparseLinearRegressor):
         self.max_epochs = max_epochs
         self.warm_start = warm_start
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
+    def _fit(self, X, y):
         alpha = check_alpha(self.alpha)
         tol = check_tol(self.tol)
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         max_epochs = check_int(self.max_epochs, "max_epochs", minimum=1)
-        X, y = self._validated_fit_data(X, y)
         om = check_weights(self.weights, X.shape[1])
-        Xc, yc, X_offset, y_offset = self._center(X, y)
         w = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if np.shape(self.coef_) == (X.shape[1],):
                 w = np.array(self.coef_, dtype=np.float64)
         if w is None:
             w = np.zeros(X.shape[1])
-        info = _lasso_cd_checked(_transposed(Xc), yc, alpha, om, w, tol, max_iter,
+        info = _lasso_cd_checked(_transposed(X), y, alpha, om, w, tol, max_iter,
                                  max_epochs, 10, True, True, True, True)
         self.coef_ = w
         self.dual_gap_ = info["gap"]
         self.n_iter_ = info["n_iter"]
-        self._set_intercept(X_offset, y_offset)
         if not info["converged"]:
             warnings.warn(
                 f"Lasso did not converge: duality gap {info['gap']:.3e} > "
-                f"{_stop_threshold(yc, tol):.3e} after {info['n_iter']} working sets; "
-                "increase max_iter or max_epochs", ConvergenceWarning, stacklevel=2)
-        return self
+                f"{_stop_threshold(y, tol):.3e} after {info['n_iter']} working sets; "
+                "increase max_iter or max_epochs", ConvergenceWarning, stacklevel=3)

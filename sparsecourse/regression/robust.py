@@ -353,34 +353,19 @@ class SqrtLasso(SparseLinearRegressor):
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
+    def _fit(self, X, y):
         alpha = check_alpha(self.alpha)
-        X, y = self._validated_fit_data(X, y)
-        Xc, yc, X_offset, y_offset = self._center(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            coef, info = sqrt_lasso(Xc, yc, alpha, weights=self.weights, tol=self.tol,
+            coef, info = sqrt_lasso(X, y, alpha, weights=self.weights, tol=self.tol,
                                     max_iter=self.max_iter, return_info=True)
         degenerate = any("degenerate" in str(c.message) for c in caught)
         if not info["converged"] and not degenerate:
             warnings.warn(f"SqrtLasso did not converge (gap {info['gap']:.2e})",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         self.coef_ = coef
         self.n_iter_ = info["n_iter"]
         self.sigma_ = info["sigma"]
-        self._set_intercept(X_offset, y_offset)
-        return self
 
 
 class LADLasso(SparseLinearRegressor):
@@ -414,23 +399,12 @@ class LADLasso(SparseLinearRegressor):
         self.fit_intercept = fit_intercept
         self.weights = weights
 
-    def fit(self, X, y):
-        """Fit the model.
+    _center_data = False  # the linear program fits the intercept itself
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
+    def _fit(self, X, y):
         alpha = check_alpha(self.alpha)
-        X, y = self._validated_fit_data(X, y)
         coef, info = lad_lasso(X, y, alpha, weights=self.weights,
                                fit_intercept=self.fit_intercept, return_info=True)
         self.coef_ = coef
         self.intercept_ = info["intercept"]
         self.n_iter_ = info["n_iter"]
-        return self

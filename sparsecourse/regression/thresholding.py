@@ -346,33 +346,18 @@ class IHT(SparseLinearRegressor):
         self.tol = tol
         self.fit_intercept = fit_intercept
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
+    def _fit(self, X, y):
         if self.variant not in ("niht", "iht", "htp"):
             raise ValueError(f"variant must be 'niht', 'iht' or 'htp', got {self.variant!r}")
-        X, y = self._validated_fit_data(X, y)
         k = check_n_nonzero(self.n_nonzero_coefs, X.shape[1])
-        Xc, yc, X_offset, y_offset = self._center(X, y)
         if self.variant == "niht":
-            coef, info = niht(Xc, yc, k, max_iter=self.max_iter, tol=self.tol,
+            coef, info = niht(X, y, k, max_iter=self.max_iter, tol=self.tol,
                               return_info=True)
         elif self.variant == "iht":
-            coef, info = iht(Xc, yc, k, step=self.step, max_iter=self.max_iter, tol=self.tol,
+            coef, info = iht(X, y, k, step=self.step, max_iter=self.max_iter, tol=self.tol,
                              return_info=True)
         else:
-            coef, info = htp(Xc, yc, k, step=self.step, max_iter=self.max_iter,
+            coef, info = htp(X, y, k, step=self.step, max_iter=self.max_iter,
                              return_info=True)
         self.coef_ = coef
         self.n_iter_ = info["n_iter"]
-        self._set_intercept(X_offset, y_offset)
-        return self
