@@ -14,6 +14,8 @@ import sparsecourse
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ["sparsecourse.utils", "sparsecourse.datasets", "sparsecourse.kernels",
+           "sparsecourse.checks._core", "sparsecourse.checks._intro",
+           "sparsecourse.checks._regression",
            "sparsecourse.checks", "sparsecourse._validation"]
 
 
