@@ -6,13 +6,15 @@ message ("Correct! ..." or what went wrong and on which input) and is truthy onl
 ``assert check_spmv(my_spmv)`` works in a test or a notebook cell.
 
 The checks live in one private module per chapter (``_intro``, ``_regression``,
-``_phase_retrieval``, ``_coding``, ``_pruning``) and are all importable from here.
+``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``) and are all
+importable from here.
 """
 
-from . import _coding, _core, _intro, _phase_retrieval, _pruning, _regression
+from . import _coding, _core, _intro, _lista, _phase_retrieval, _pruning, _regression, _sparse_nn
 
 __all__: list[str] = []
-for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _pruning):
+for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _lista, _pruning,
+                _sparse_nn):
     for _name in _module.__all__:
         _obj = getattr(_module, _name)
         if hasattr(_obj, "__module__"):
