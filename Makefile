@@ -12,6 +12,8 @@ STRICT ?= 1
 QUICK  ?=
 
 # Changes to these must re-execute the notebooks (the execution cache only sees notebook code).
+# Sphinx only re-reads documents that changed, so the doctrees go too: otherwise an unchanged
+# notebook keeps its old page and is never re-executed against the new package.
 DEPS_FILES := requirements.txt pyproject.toml $(sort $(shell find sparsecourse -name '*.py' 2>/dev/null))
 DEPS_HASH   = $(shell cat $(DEPS_FILES) | sha256sum | cut -c1-16)
 
@@ -34,8 +36,8 @@ install: $(STAMP)
 book: $(STAMP)
 	@mkdir -p _build
 	@if [ "$$(cat _build/.deps-hash 2>/dev/null)" != "$(DEPS_HASH)" ]; then \
-	  echo "sparsecourse/ or the pins changed: clearing the notebook execution cache"; \
-	  rm -rf _build/.jupyter_cache; \
+	  echo "sparsecourse/ or the pins changed: clearing the execution cache and Sphinx's doctrees"; \
+	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; \
 	fi
 	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS)
 	@echo "$(DEPS_HASH)" > _build/.deps-hash

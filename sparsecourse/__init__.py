@@ -13,12 +13,44 @@ regression
     Chapter 1: LASSO (ISTA, FISTA, coordinate descent with working sets), OMP and its loss-based
     variants, hard thresholding (IHT, NIHT, HTP), square-root and LAD LASSO; scikit-learn
     estimators.
+phase_retrieval
+    Chapter 2: measurement models, spectral initialization, first-order and sparse solvers and the
+    Newton hard-thresholding method.
+coding
+    Chapter 3: batched sparse coding, dictionary learning, LISTA/ALISTA/HyperLISTA and sparse
+    autoencoders (needs torch).
+pruning
+    Chapter 4: masks, magnitude/random/SNIP/GraSP/SynFlow pruning, iterative magnitude pruning with
+    rewinding and dynamic sparse training (needs torch).
+sparse_nn
+    Chapter 4: truly sparse layers whose weights live as CSR non-zeros, with numba kernels for the
+    forward and backward products (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
+
+The chapter modules from Chapter 2 on are imported on first use (``sparsecourse.coding`` or
+``from sparsecourse import coding``), so ``import sparsecourse`` stays quick and does not load
+torch.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
 from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
-__all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils"]
+_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn")
+
+__all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
