@@ -31,6 +31,17 @@ def test_matches_scipy(density, block):
     np.testing.assert_allclose(y.cpu().numpy(), A.toarray() @ x, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [2, 8])
+@pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
+def test_rows_per_program_matches_scipy(rows, density):
+    # 37 rows: the last program's tile sticks out past the matrix and must be masked
+    rng = np.random.default_rng(3)
+    A = random_csr(37, 50, density, seed=rng, dtype=np.float32, empty_rows=0.2)
+    x = rng.standard_normal(50).astype(np.float32)
+    y = triton_csr_spmv(A, x, block=16, rows_per_program=rows)
+    np.testing.assert_allclose(y.numpy(), A @ x, rtol=1e-5, atol=1e-5)
+
+
 def test_long_rows_cross_several_blocks():
     # 5 rows of 200 non-zeros each: the loop over BLOCK-sized chunks runs several times
     rng = np.random.default_rng(1)
@@ -65,6 +76,8 @@ def test_bad_input():
         triton_csr_spmv(A, np.ones(3))
     with pytest.raises(ValueError, match="power of two"):
         triton_csr_spmv(A, np.ones(4), block=12)
+    with pytest.raises(ValueError, match="rows_per_program"):
+        triton_csr_spmv(A, np.ones(4), rows_per_program=3)
     with pytest.raises(ValueError, match="NaN"):
         triton_csr_spmv(A, np.array([1.0, np.nan, 0, 0]))
     with pytest.raises(TypeError, match="CSR"):
