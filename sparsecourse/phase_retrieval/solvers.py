@@ -1,0 +1,817 @@
+r"""Reference solvers for (sparse) phase retrieval, all with one signature.
+
+Every solver is called as ``solver(A, y, s, *, x0=None, max_iter=..., tol=..., seed=None,
+x_true=None, target_error=None, ...)`` and returns a :class:`PhaseRetrievalResult`. ``A`` is a
+dense real ``m x n`` matrix or a matrix-free operator such as
+:class:`~sparsecourse.phase_retrieval.CodedDiffraction`; ``y`` holds the intensities
+:math:`y_i = |a_i^* x|^2`; ``s`` is the number of non-zeros (``None`` allowed for the classical,
+non-sparse methods). Without ``x0`` each solver starts from the initialisation its paper uses;
+pass the same ``x0`` to compare solvers from the same start.
+
+Two losses appear, with :math:`b = \sqrt{y}` the amplitudes and ``c`` the mean squared entry of
+``A`` (1 for :math:`N(0,1)` entries; it makes the step sizes scale-free):
+
+.. math::
+
+    f_{\rm int}(x) = \frac{1}{4m}\sum_i \big((a_i^\top x)^2 - y_i\big)^2 ,\qquad
+    f_{\rm amp}(x) = \frac{1}{2m}\sum_i \big(|a_i^\top x| - b_i\big)^2 .
+
+================== ============================================================================
+solver             iteration
+================== ============================================================================
+error_reduction    Gerchberg-Saxton / Fienup: impose the measured magnitudes, project back onto
+                   the signals (and onto ``s``-sparse vectors)
+wirtinger_flow     gradient descent on :math:`f_{\rm int}` (Candès, Li, Soltanolkotabi 2015)
+amplitude_flow     truncated amplitude flow, TAF (Wang, Giannakis, Eldar 2018)
+sparta             TAF step + hard thresholding to ``s`` entries (Wang et al. 2018)
+thwf               WF step + soft thresholding at a data-driven level (Cai, Li, Ma 2016)
+copram             alternate signs and CoSaMP on the linearised problem (Jagatap, Hegde 2019)
+htp                hard-thresholding pursuit on :math:`f_{\rm amp}` (Cai, Li, Lu, You 2022)
+newton_ht          the seed paper: support from a thresholded gradient step on
+                   :math:`f_{\rm amp}`, then a Newton step on :math:`f_{\rm int}` restricted to
+                   it (Cai, Long, Wen, Ying 2023)
+================== ============================================================================
+
+Stopping rule (the same for all): stop when the relative change
+:math:`\|x^{k+1} - x^k\| / \|x^{k+1}\|` is at most ``tol``, or, when ``x_true`` and
+``target_error`` are given, as soon as the relative error up to sign is at most
+``target_error``; ``converged`` says which happened before ``max_iter``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._validation import as_float_array, check_positive
+from ._op import prepare, top_s
+from .init import sparse_spectral_init, spectral_init
+from .models import relative_error
+
+__all__ = [
+    "PhaseRetrievalResult",
+    "error_reduction",
+    "wirtinger_flow",
+    "amplitude_flow",
+    "sparta",
+    "thwf",
+    "copram",
+    "htp",
+    "newton_ht",
+    "hard_threshold",
+    "SOLVERS",
+    "SPARSE_SOLVERS",
+]
+
+
+@dataclass
+class PhaseRetrievalResult:
+    """What a phase-retrieval solver returns.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n,)
+        The estimate (determined up to the global sign).
+    n_iter : int
+        Iterations run.
+    converged : bool
+        The stopping rule fired before ``max_iter``. A diverging run (NaN or infinity) stops,
+        warns, returns its last finite iterate and has ``converged=False``.
+    history : dict of lists
+        One entry per iterate, starting with ``x0``: ``"seconds"`` since the start of the
+        iterations, ``"step"`` (relative change) and, when ``x_true`` was given,
+        ``"rel_error"``.
+    x_init : ndarray of shape (n,)
+        The starting point.
+    init_seconds : float
+        Time spent computing ``x_init`` (0 when ``x0`` was given).
+    solver : str
+    """
+
+    x: np.ndarray
+    n_iter: int
+    converged: bool
+    history: dict = field(default_factory=dict)
+    x_init: np.ndarray | None = None
+    init_seconds: float = 0.0
+    solver: str = ""
+
+    def time_to(self, error: float) -> float:
+        """Seconds (from the start of the iterations) until the relative error first fell to
+        ``error``; ``inf`` if it never did or no ``x_true`` was given."""
+        err = self.history.get("rel_error")
+        if not err:
+            return float("inf")
+        for e, t in zip(err, self.history["seconds"], strict=True):
+            if e <= error:
+                return t
+        return float("inf")
+
+    def iters_to(self, error: float) -> int | None:
+        """Iterations until the relative error first fell to ``error`` (``None`` if never)."""
+        for k, e in enumerate(self.history.get("rel_error", [])):
+            if e <= error:
+                return k
+        return None
+
+    def __repr__(self) -> str:
+        err = self.history.get("rel_error")
+        tail = f", rel_error={err[-1]:.2e}" if err else ""
+        return (f"PhaseRetrievalResult({self.solver}, n_iter={self.n_iter}, "
+                f"converged={self.converged}{tail})")
+
+
+def hard_threshold(v, s: int) -> np.ndarray:
+    """Keep the ``s`` entries of largest magnitude, zero the rest (:math:`H_s`).
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import hard_threshold
+    >>> hard_threshold([0.5, -3.0, 1.0, 2.0], 2).tolist()
+    [0.0, -3.0, 0.0, 2.0]
+    """
+    v = as_float_array(v, "v", ndim=1, dtype=np.float64)
+    if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s <= v.size:
+        raise ValueError(f"s must be an integer in [0, {v.size}], got {s!r}")
+    out = np.zeros_like(v)
+    if s:
+        S = top_s(v, int(s))
+        out[S] = v[S]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Shared machinery
+# --------------------------------------------------------------------------------------------
+
+class _Run:
+    """Start point, clock, history and the common stopping rule."""
+
+    def __init__(self, name, op, y, s, x0, x_true, target_error, tol, init):
+        self.name, self.tol = name, tol
+        n = op.shape[1]
+        self.x_true = None
+        if x_true is not None:
+            self.x_true = as_float_array(x_true, "x_true", ndim=1, dtype=np.float64)
+            if self.x_true.shape[0] != n:
+                raise ValueError(f"x_true must have length n = {n}, got {self.x_true.shape[0]}")
+        self.target = None
+        if target_error is not None:
+            self.target = check_positive(target_error, "target_error")
+        t0 = time.perf_counter()
+        self.x_init = init() if x0 is None else x0
+        self.init_seconds = time.perf_counter() - t0 if x0 is None else 0.0
+        self.history = {"seconds": [0.0], "step": [np.nan]}
+        self.last_finite = self.x_init
+        if self.x_true is not None:
+            self.history["rel_error"] = [relative_error(self.x_init, self.x_true)]
+        self.t0 = time.perf_counter()
+
+    def record(self, x_new, x_old) -> bool:
+        """Log ``x_new``; return True when the solver should stop (converged)."""
+        t = time.perf_counter() - self.t0
+        if not np.isfinite(x_new).all():  # diverged: stop, keep the last finite iterate
+            self.history["seconds"].append(t)
+            self.history["step"].append(np.inf)
+            if self.x_true is not None:
+                self.history["rel_error"].append(np.inf)
+            self.last_finite = x_old
+            return True
+        nrm = np.linalg.norm(x_new)
+        step = np.linalg.norm(x_new - x_old) / nrm if nrm > 0 else np.inf
+        self.history["seconds"].append(t)
+        self.history["step"].append(float(step))
+        done = step <= self.tol
+        if self.x_true is not None:
+            err = relative_error(x_new, self.x_true) if np.isfinite(x_new).all() else np.inf
+            self.history["rel_error"].append(err)
+            if self.target is not None and err <= self.target:
+                done = True
+        return bool(done)
+
+    def result(self, x, n_iter, converged):
+        if not np.isfinite(x).all():
+            warnings.warn(f"{self.name} diverged (NaN or infinity) at iteration {n_iter}; "
+                          "returning the last finite iterate with converged=False (try a "
+                          "smaller step)", RuntimeWarning, stacklevel=3)
+            x, converged = self.last_finite, False
+        return PhaseRetrievalResult(x=x, n_iter=n_iter, converged=converged,
+                                    history=self.history, x_init=self.x_init,
+                                    init_seconds=self.init_seconds, solver=self.name)
+
+
+def _default_init(op, y, s, seed, *, truncate=None):
+    if s is None:
+        return lambda: spectral_init(op.dense if op.dense is not None else op.op, y, seed=seed)
+    A = op.dense if op.dense is not None else op.op
+    method = "marginals" if op.dense is not None else "truncated_power"
+    return lambda: sparse_spectral_init(A, y, s, method=method, truncate=truncate, seed=seed)
+
+
+def _phase(z):
+    """sign(z) for real z, z/|z| for complex (0 -> 1)."""
+    if np.iscomplexobj(z):
+        a = np.abs(z)
+        return np.where(a > 0, z / np.where(a > 0, a, 1.0), 1.0)
+    return np.where(z >= 0, 1.0, -1.0)
+
+
+def _project(x, s):
+    if s is None:
+        return x
+    out = np.zeros_like(x)
+    S = top_s(x, s)
+    out[S] = x[S]
+    return out
+
+
+def _lstsq_cols(op, T, rhs):
+    """argmin_z ||A_T z - rhs|| for real z (dense: a QR solve on the m x |T| block)."""
+    if op.dense is not None:
+        return np.linalg.lstsq(op.dense[:, T], rhs, rcond=None)[0]
+    # matrix-free: CG on the normal equations Re(A_T^* A_T) z = Re(A_T^* rhs)
+    n = op.shape[1]
+
+    def normal(v):
+        full = np.zeros(n)
+        full[T] = v
+        return op.rmv(op.mv(full))[T]
+
+    return _cg(normal, op.rmv(rhs)[T], np.zeros(len(T)), max_iter=50, tol=1e-12)
+
+
+def _cg(apply, b, x, *, max_iter, tol):
+    """Conjugate gradients for a symmetric system given by ``apply`` (stops on breakdown)."""
+    r = b - apply(x)
+    p = r.copy()
+    rr = r @ r
+    b2 = max(b @ b, 1e-300)
+    for _ in range(max_iter):
+        if rr <= tol**2 * b2:
+            break
+        Ap = apply(p)
+        pAp = p @ Ap
+        if pAp <= 0:  # not positive definite along p: stop with what we have
+            break
+        a = rr / pAp
+        x = x + a * p
+        r = r - a * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# Classical (non-sparse or projected) methods
+# --------------------------------------------------------------------------------------------
+
+def error_reduction(A, y, s: int | None = None, *, x0=None, max_iter: int = 500,
+                    tol: float = 1e-10, seed=None, x_true=None, target_error=None):
+    r"""Error reduction (Gerchberg-Saxton / Fienup), optionally with a sparsity projection.
+
+    Alternating projections between the signals consistent with the measured magnitudes and
+    the (``s``-sparse) signals:
+
+    .. math::
+
+        z = b \odot \operatorname{phase}(A x^k), \qquad
+        x^{k+1} = H_s\big(x^k + A^+ (z - A x^k)\big) ,
+
+    the closest point to :math:`x^k` with :math:`A x = z` (for :math:`m \ge n`, simply
+    :math:`A^+ z`), then the ``s`` largest entries. For the coded-diffraction operator
+    :math:`A^+ = A^*/L`, the classical optics algorithm.
+
+    Parameters
+    ----------
+    A : ndarray of shape (m, n) or operator
+    y : ndarray of shape (m,)
+        Intensities.
+    s : int or None
+        Sparsity; ``None`` for classical error reduction.
+    x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, error_reduction
+    >>> A, x, y = gaussian_phase_retrieval(400, 40, 40, seed=0)
+    >>> res = error_reduction(A, y, None, x_true=x, target_error=1e-8, max_iter=2000)
+    >>> res.converged, res.history["rel_error"][-1] < 1e-8
+    (True, True)
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          s_optional=True)
+    run = _Run("error_reduction", op, y, s, x0, x_true, target_error, tol,
+               _default_init(op, y, s, seed))
+    b = np.sqrt(y)
+    m, n = op.shape
+    if op.dense is None:
+        if op.gram_scale is None:
+            raise ValueError("error_reduction needs a dense A or an operator with gram_scale "
+                             "(A^* A = gram_scale * I)")
+
+        def pinv_apply(r):
+            return op.rmv(r) / op.gram_scale
+    elif m >= n:
+        fac = sla.cho_factor(op.dense.T @ op.dense)
+
+        def pinv_apply(r):
+            return sla.cho_solve(fac, op.dense.T @ r)
+    else:
+        fac = sla.cho_factor(op.dense @ op.dense.T)
+
+        def pinv_apply(r):
+            return op.dense.T @ sla.cho_solve(fac, r)
+
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007 - k is the iteration count after the loop
+        z = op.mv(x)
+        x_new = _project(x + pinv_apply(b * _phase(z) - z), s)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop:
+            converged = True
+            break
+    return run.result(x, k, converged)
+
+
+def wirtinger_flow(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000,
+                   tol: float = 1e-10, seed=None, x_true=None, target_error=None,
+                   step: float = 0.2):
+    r"""Wirtinger flow: gradient descent on the intensity loss (Candès, Li, Soltanolkotabi).
+
+    .. math::
+
+        x^{k+1} = x^k - \frac{\mu}{c\,\bar y}\, \nabla f_{\rm int}(x^k), \qquad
+        \nabla f_{\rm int}(x) = \frac1m \operatorname{Re} A^*\big((|Ax|^2 - y)\odot Ax\big),
+
+    :math:`\bar y \approx c\|x\|^2` normalises the step (the paper's :math:`\mu/\|x_0\|^2`).
+    With ``s`` given, each iterate is hard-thresholded to ``s`` entries.
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 0.2
+        :math:`\mu` (the paper's long-run value).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, wirtinger_flow
+    >>> A, x, y = gaussian_phase_retrieval(400, 40, 40, seed=0)
+    >>> wirtinger_flow(A, y, None, x_true=x, target_error=1e-6).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          s_optional=True)
+    mu = check_positive(step, "step")
+    run = _Run("wirtinger_flow", op, y, s, x0, x_true, target_error, tol,
+               _default_init(op, y, s, seed))
+    m = op.shape[0]
+    lr = mu / (op.c * y.mean())
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        z = op.mv(x)
+        grad = op.rmv((np.abs(z) ** 2 - y) * z) / m
+        x_new = _project(x - lr * grad, s)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop or not np.isfinite(x).all():
+            converged = bool(stop and np.isfinite(x).all())
+            break
+    return run.result(x, k, converged)
+
+
+def _taf_gradient(op, x, b, gamma, support=None):
+    """Truncated amplitude-flow gradient (1/m) sum_{i in I} (a_i x - b_i phase) a_i."""
+    z = op.mv(x, support)
+    keep = np.abs(z) >= b / (1.0 + gamma)
+    r = np.where(keep, z - b * _phase(z), 0.0)
+    return op.rmv(r) / op.shape[0]
+
+
+def amplitude_flow(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000,
+                   tol: float = 1e-10, seed=None, x_true=None, target_error=None,
+                   step: float = 0.6, gamma: float = 0.7):
+    r"""Truncated amplitude flow, TAF (Wang, Giannakis, Eldar 2018).
+
+    Gradient descent on the amplitude loss, keeping only the measurements whose current phase
+    is trustworthy, :math:`|a_i^\top x| \ge b_i/(1+\gamma)`:
+
+    .. math::
+
+        x^{k+1} = x^k - \frac{\mu}{c\,m} \sum_{i \in I_k} \big(a_i^\top x^k - b_i
+        \operatorname{sign}(a_i^\top x^k)\big) a_i .
+
+    With ``s`` given, each iterate is hard-thresholded (that is :func:`sparta` without its
+    initialisation).
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 0.6
+        :math:`\mu` (the paper's value for real data).
+    gamma : float, default 0.7
+        Truncation parameter (the paper's value).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, amplitude_flow
+    >>> A, x, y = gaussian_phase_retrieval(300, 40, 40, seed=0)
+    >>> amplitude_flow(A, y, None, x_true=x, target_error=1e-8).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          s_optional=True)
+    mu = check_positive(step, "step")
+    gamma = check_positive(gamma, "gamma")
+    run = _Run("amplitude_flow", op, y, s, x0, x_true, target_error, tol,
+               _default_init(op, y, s, seed))
+    b = np.sqrt(y)
+    lr = mu / op.c
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        supp = np.flatnonzero(x) if s is not None else None
+        x_new = _project(x - lr * _taf_gradient(op, x, b, gamma, supp), s)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop:
+            converged = True
+            break
+    return run.result(x, k, converged)
+
+
+# --------------------------------------------------------------------------------------------
+# Sparse methods
+# --------------------------------------------------------------------------------------------
+
+def sparta(A, y, s: int, *, x0=None, max_iter: int = 2000, tol: float = 1e-10, seed=None,
+           x_true=None, target_error=None, step: float = 1.0, gamma: float = 0.7):
+    r"""SPARTA: sparse truncated amplitude flow (Wang, Zhang, Giannakis, Akçakaya, Chen).
+
+    .. math::
+
+        x^{k+1} = H_s\Big(x^k - \frac{\mu}{c\,m} \sum_{i \in I_k} \big(a_i^\top x^k - b_i
+        \operatorname{sign}(a_i^\top x^k)\big) a_i\Big),
+        \quad I_k = \{i : |a_i^\top x^k| \ge b_i / (1+\gamma)\} .
+
+    Default start: the sparse spectral initialisation restricted to the ``m/6`` measurements
+    with the largest :math:`y_i / \|a_{i\hat S}\|^2`, as in the paper.
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 1.0
+        :math:`\mu` (the paper's value).
+    gamma : float, default 0.7
+        Truncation (the paper's value).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, sparta
+    >>> A, x, y = gaussian_phase_retrieval(800, 1000, 5, seed=1)
+    >>> sparta(A, y, 5, x_true=x, target_error=1e-8).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    mu = check_positive(step, "step")
+    gamma = check_positive(gamma, "gamma")
+    run = _Run("sparta", op, y, s, x0, x_true, target_error, tol,
+               _default_init(op, y, s, seed, truncate=1 / 6 if op.dense is not None else None))
+    b = np.sqrt(y)
+    lr = mu / op.c
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        x_new = _project(x - lr * _taf_gradient(op, x, b, gamma, np.flatnonzero(x)), s)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop:
+            converged = True
+            break
+    return run.result(x, k, converged)
+
+
+def thwf(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000, tol: float = 1e-10,
+         seed=None, x_true=None, target_error=None, step: float = 0.3, beta: float = 1.0):
+    r"""Thresholded Wirtinger flow, ThWF (Cai, Li, Ma 2016).
+
+    A Wirtinger-flow step followed by soft thresholding at a level that shrinks with the
+    residual, so that in the noiseless case it vanishes at the solution:
+
+    .. math::
+
+        x^{k+1} = \operatorname{ST}_{\tau_k}\Big(x^k - \frac{\mu}{c\,\bar y}
+        \nabla f_{\rm int}(x^k)\Big), \qquad
+        \tau_k = \frac{\mu}{c\,\bar y} \sqrt{\frac{\beta \log(mn)}{m^2} \sum_i
+        \big(|a_i^\top x^k|^2 - y_i\big)^2 |a_i^\top x^k|^2 } .
+
+    ``s`` is used only by the default initialisation (ThWF's own support estimate needs a
+    tuned constant; all sparse methods here share the sparse spectral start).
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 0.3
+        :math:`\mu`; the fastest stable value on the book's Gaussian instances (tuned over
+        0.05 to 0.3 with ``beta``).
+    beta : float, default 1.0
+        Threshold constant :math:`\beta` (smaller values leave off-support noise alive and
+        converge far more slowly).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, thwf
+    >>> A, x, y = gaussian_phase_retrieval(800, 1000, 5, seed=1)
+    >>> thwf(A, y, 5, x_true=x, target_error=1e-6).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          s_optional=True)
+    mu = check_positive(step, "step")
+    beta = check_positive(beta, "beta", strict=False)
+    run = _Run("thwf", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
+    m, n = op.shape
+    lr = mu / (op.c * y.mean())
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        z = op.mv(x, np.flatnonzero(x))
+        a2 = np.abs(z) ** 2
+        r = (a2 - y) * z
+        tau = lr * np.sqrt(beta * np.log(m * n) * np.sum((a2 - y) ** 2 * a2)) / m
+        v = x - lr * op.rmv(r) / m
+        x_new = np.sign(v) * np.maximum(np.abs(v) - tau, 0.0)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop or not np.isfinite(x).all():
+            converged = bool(stop and np.isfinite(x).all())
+            break
+    return run.result(x, k, converged)
+
+
+def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
+           x_true=None, target_error=None, inner_iter: int = 1):
+    r"""CoPRAM: compressive phase retrieval with alternating minimisation (Jagatap, Hegde).
+
+    Fix the signs, :math:`p = \operatorname{sign}(A x^k)`; then the problem is linear,
+    :math:`A x \approx p \odot b`, and a few CoSaMP iterations (warm-started at :math:`x^k`)
+    solve it over ``s``-sparse vectors. A CoSaMP iteration: merge the ``2s`` largest entries
+    of :math:`A^\top(p\odot b - Ax)` with the current support, least squares on the merged
+    support (at most ``3s`` columns), keep the ``s`` largest.
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`
+        (``max_iter`` counts sign updates).
+    inner_iter : int, default 1
+        CoSaMP iterations per sign update. With a warm start one is enough and fastest in
+        wall time (measured in ``benchmarks/phase_retrieval.py``).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, copram
+    >>> A, x, y = gaussian_phase_retrieval(800, 1000, 5, seed=1)
+    >>> copram(A, y, 5, x_true=x, target_error=1e-8).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    if isinstance(inner_iter, bool) or not isinstance(inner_iter, int) or inner_iter < 1:
+        raise ValueError(f"inner_iter must be a positive integer, got {inner_iter!r}")
+    run = _Run("copram", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
+    b = np.sqrt(y)
+    n = op.shape[1]
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        target = b * _phase(op.mv(x, np.flatnonzero(x)))
+        x_new = x
+        for _ in range(inner_iter):
+            proxy = op.rmv(target - op.mv(x_new, np.flatnonzero(x_new)))
+            T = np.union1d(top_s(proxy, min(2 * s, n)), np.flatnonzero(x_new))
+            v = np.zeros(n)
+            v[T] = _lstsq_cols(op, T, target)
+            x_new = _project(v, s)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop:
+            converged = True
+            break
+    return run.result(x, k, converged)
+
+
+def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
+        x_true=None, target_error=None, step: float = 0.95):
+    r"""Hard-thresholding pursuit for phase retrieval (Cai, Li, Lu, You 2022).
+
+    .. math::
+
+        p = \operatorname{sign}(A x^k), \quad
+        S_{k+1} = \operatorname{supp} H_s\Big(x^k + \frac{\eta}{c\,m} A^\top (p\odot b - A
+        x^k)\Big), \quad
+        x^{k+1} = \arg\min_{\operatorname{supp}(x)\subseteq S_{k+1}} \|A x - p \odot b\|_2 .
+
+    Once support and signs are right, the least-squares step lands exactly on the solution.
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 0.95
+        :math:`\eta` (the paper's value).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, htp
+    >>> A, x, y = gaussian_phase_retrieval(800, 1000, 5, seed=1)
+    >>> htp(A, y, 5, x_true=x, target_error=1e-8).converged
+    True
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    eta = check_positive(step, "step")
+    run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
+    b = np.sqrt(y)
+    m, n = op.shape
+    x = run.x_init.copy()
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        z = op.mv(x, np.flatnonzero(x))
+        target = b * _phase(z)
+        u = x + (eta / (op.c * m)) * op.rmv(target - z)
+        T = top_s(u, s)
+        x_new = np.zeros(n)
+        x_new[T] = _lstsq_cols(op, T, target)
+        stop = run.record(x_new, x)
+        x = x_new
+        if stop:
+            converged = True
+            break
+    return run.result(x, k, converged)
+
+
+def _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter):
+    """Newton direction on T for complex measurements of a real signal, by CG.
+
+    Hessian of f_int at real x: H v = (1/m) Re A^*[(2|z|^2 - y) (A v) + z^2 conj(A v)],
+    which for real z is (1/m) A^T diag(3 z^2 - y) A v.
+    """
+    m, n = op.shape
+    a2 = np.abs(z) ** 2
+    w2 = 2.0 * a2 - y
+    z2 = z * z
+
+    def hess(v_full):
+        Av = op.mv(v_full)
+        return op.rmv(w2 * Av + z2 * np.conj(Av)) / m
+
+    rhs = -(op.rmv((a2 - y) * z) / m)[T]
+    if R.size:
+        u = np.zeros(n)
+        u[R] = x[R]
+        rhs = rhs + hess(u)[T]
+
+    def hess_T(v):
+        full = np.zeros(n)
+        full[T] = v
+        return hess(full)[T]
+
+    return _cg(hess_T, rhs, np.zeros(T.size), max_iter=cg_iter, tol=1e-12)
+
+
+def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
+              x_true=None, target_error=None, step: float = 0.95, newton_step: float = 1.0,
+              cg_iter: int = 50):
+    r"""Newton hard thresholding, the seed paper's method (Cai, Long, Wen, Ying 2023).
+
+    Each iteration (1) picks the support with one hard-thresholded gradient step on the
+    *amplitude* loss, and (2) takes a Newton step on the *intensity* loss restricted to that
+    support:
+
+    .. math::
+
+        S_{k+1} &= \operatorname{supp} H_s\big(x^k - \eta\, \nabla f_{\rm amp}(x^k)\big), \\
+        x^{k+1}_{S_{k+1}} &= x^k_{S_{k+1}} - \big[\nabla^2 f_{\rm int}(x^k)\big]_{S_{k+1},
+        S_{k+1}}^{-1} \Big( \big[\nabla f_{\rm int}(x^k)\big]_{S_{k+1}} -
+        \big[\nabla^2 f_{\rm int}(x^k)\big]_{S_{k+1}, R_k}\, x^k_{R_k}\Big),
+
+    :math:`x^{k+1}` zero off :math:`S_{k+1}`, where :math:`R_k = S_k \setminus S_{k+1}` are
+    the indices dropped from the support (the Newton step minimises the local quadratic model
+    of :math:`f_{\rm int}` over vectors supported on :math:`S_{k+1}`). For real Gaussian data
+    :math:`\nabla^2 f_{\rm int}(x) = \frac1m A^\top \operatorname{diag}(3(Ax)^2 - y) A`; its
+    ``s x s`` block costs :math:`O(m s^2)`, about as much as the gradient's :math:`O(mn)`
+    for :math:`s^2 \lesssim n`. Near the solution the support is fixed and the iteration is
+    Newton's method, hence quadratic convergence. For an operator the Newton system is solved
+    matrix-free by conjugate gradients.
+
+    Parameters
+    ----------
+    A, y, s, x0, max_iter, tol, seed, x_true, target_error
+        The shared signature, see :mod:`sparsecourse.phase_retrieval`.
+    step : float, default 0.95
+        :math:`\eta` of the support-selection step (the authors' code).
+    newton_step : float, default 1.0
+        Multiplier of the Newton direction (1 gives quadratic convergence).
+    cg_iter : int, default 50
+        Conjugate-gradient iterations (operator ``A`` only).
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Examples
+    --------
+    >>> from sparsecourse.phase_retrieval import gaussian_phase_retrieval, newton_ht
+    >>> A, x, y = gaussian_phase_retrieval(800, 1000, 5, seed=1)
+    >>> res = newton_ht(A, y, 5, x_true=x, target_error=1e-12)
+    >>> res.converged, res.n_iter < 15
+    (True, True)
+    """
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    eta = check_positive(step, "step")
+    tau = check_positive(newton_step, "newton_step")
+    run = _Run("newton_ht", op, y, s, x0, x_true, target_error, tol,
+               _default_init(op, y, s, seed))
+    b = np.sqrt(y)
+    m, n = op.shape
+    x = run.x_init.copy()
+    supp = np.flatnonzero(x)
+    converged, k = False, 0
+    for k in range(1, max_iter + 1):  # noqa: B007
+        z = op.mv(x, supp)
+        # (1) support from a thresholded amplitude-gradient step
+        g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
+        T = top_s(x - eta * g_amp, s)
+        R = np.setdiff1d(supp, T, assume_unique=True)
+        a2 = np.abs(z) ** 2
+        if op.dense is not None:
+            # (2) Newton step on the intensity loss restricted to T (real data)
+            AT = op.dense[:, T]
+            w = 3.0 * a2 - y
+            H = (AT * w[:, None]).T @ AT / m
+            rhs = -(AT.T @ ((a2 - y) * z)) / m
+            if R.size:
+                rhs += AT.T @ (w * (op.dense[:, R] @ x[R])) / m
+            try:
+                d = sla.solve(H, rhs, assume_a="sym", check_finite=False)
+            except (sla.LinAlgError, ValueError):
+                d = np.linalg.lstsq(H, rhs, rcond=None)[0]
+        else:
+            d = _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter)
+        x_new = np.zeros(n)
+        x_new[T] = x[T] + tau * d
+        stop = run.record(x_new, x)
+        x, supp = x_new, T
+        if stop or not np.isfinite(x).all():
+            converged = bool(stop and np.isfinite(x).all())
+            break
+    return run.result(x, k, converged)
+
+
+#: every solver by name
+SOLVERS = {f.__name__: f for f in (error_reduction, wirtinger_flow, amplitude_flow, sparta,
+                                    thwf, copram, htp, newton_ht)}
+#: the sparse methods compared in the benchmark
+SPARSE_SOLVERS = {f.__name__: f for f in (sparta, copram, thwf, htp, newton_ht)}
+
+
+
