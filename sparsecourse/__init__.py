@@ -24,7 +24,8 @@ pruning
     rewinding and dynamic sparse training (needs torch).
 sparse_nn
     Chapter 4: truly sparse layers whose weights live as CSR non-zeros, with numba kernels for the
-    forward and backward products (needs torch).
+    forward and backward products, SGD with momentum, SET topology updates and a Triton forward
+    kernel (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
 
