@@ -24,6 +24,13 @@ def test_version_is_a_release_string():
     assert len(parts) == 3 and all(p.isdigit() for p in parts)
 
 
+def test_import_does_not_load_torch():
+    # chapters 2-4 import lazily, and the exercise checks import torch inside the functions
+    code = "import sys, sparsecourse; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_import_works_without_triton():
     code = (
         "import sys; sys.modules['triton'] = None\n"  # makes `import triton` fail

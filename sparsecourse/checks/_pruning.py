@@ -7,7 +7,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from ._core import CheckResult, _fail, _ok
 
@@ -27,6 +26,8 @@ def _call(fn, desc, *args):
 
 
 def _as_bool_masks(out, names, desc):
+    import torch  # imported here: `import sparsecourse` must not load torch
+
     if not isinstance(out, dict):
         return None, _fail(f"on {desc} your function should return a dict name -> mask, got "
                            f"{type(out).__name__}")
@@ -62,6 +63,8 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
     >>> bool(check_global_magnitude_mask(glob))
     True
     """
+    import torch  # imported here: `import sparsecourse` must not load torch
+
     from ..pruning import masks_from_scores
 
     if not callable(fn):
@@ -221,6 +224,8 @@ def check_ticket_recall(fn: Callable) -> CheckResult:
     >>> bool(check_ticket_recall(ticket_recall))
     True
     """
+    import torch  # imported here: `import sparsecourse` must not load torch
+
     from ..pruning import ticket_recall
 
     if not callable(fn):
