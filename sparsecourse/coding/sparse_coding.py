@@ -172,8 +172,8 @@ def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=N
 
     Written for rows, ``X <- ST(X - (X A^T - Y) A / L, lam / L)``: one matrix product per
     iteration for the whole batch. Runs exactly ``n_iter`` iterations (no stopping rule), which
-    makes it the natural baseline for the unrolled networks of :mod:`.unrolled`. The objective
-    decreases as ``O(1/k)``.
+    makes it the natural baseline for the unrolled networks (:class:`~sparsecourse.coding.LISTA`
+    and its successors). The objective decreases as ``O(1/k)``.
 
     Parameters
     ----------

@@ -559,8 +559,8 @@ class HyperLISTA(_Unrolled):
         return self
 
     def forward(self, y, n_layers: int | None = None, return_all: bool = False):
-        """As :meth:`LISTA.forward`; the per-layer ``theta``, ``beta`` and ``count`` of the last
-        call are kept in ``self.last_info``."""
+        """As ``LISTA.forward``; the per-layer ``theta``, ``beta`` and ``count`` of the last call
+        are kept in ``self.last_info``."""
         y = _check_y(y, self.m).to(self.A.dtype)
         self._l1_0 = (y @ self.A_pinv_T).abs().sum(1, keepdim=True).clamp_min(1e-30)
         self.last_info = {"theta": [], "beta": [], "count": []}

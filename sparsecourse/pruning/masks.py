@@ -73,7 +73,8 @@ class MaskPruning(prune.BasePruningMethod):
         return default_mask * self.mask.to(dtype=default_mask.dtype, device=default_mask.device)
 
     @classmethod
-    def apply(cls, module: nn.Module, name: str, mask: torch.Tensor):  # noqa: D102
+    def apply(cls, module: nn.Module, name: str, mask: torch.Tensor):
+        """Prune ``module.<name>`` with ``mask`` (the weight keeps its entries where it is true)."""
         return super().apply(module, name, mask=mask)
 
 
