@@ -29,9 +29,7 @@ import time
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
-from benchmarks._common import (
+from _common import (
     describe_threads,
     load_warning,
     machine_info,
@@ -41,6 +39,8 @@ from benchmarks._common import (
     thread_info,
     write_json,
 )
+from threadpoolctl import threadpool_limits
+
 from sparsecourse.coding import lasso_objective, learn_dictionary, sparse_encode
 from sparsecourse.datasets import image_patches, load_sample_image
 
