@@ -193,6 +193,23 @@ class _Run:
                 done = True
         return bool(done)
 
+    def iterate(self, update, max_iter):
+        """Run ``x <- update(x)`` from the start point until the stopping rule fires.
+
+        Every solver is this loop around its own update; the result carries the iteration
+        count, whether the rule fired on a finite iterate, and the history.
+        """
+        x = self.x_init.copy()
+        converged, k = False, 0
+        for k in range(1, max_iter + 1):  # noqa: B007 - k is the iteration count after the loop
+            x_new = update(x)
+            stop = self.record(x_new, x)
+            x = x_new
+            if stop:
+                converged = bool(np.isfinite(x).all())
+                break
+        return self.result(x, k, converged)
+
     def result(self, x, n_iter, converged):
         if not np.isfinite(x).all():
             warnings.warn(f"{self.name} diverged (NaN or infinity) at iteration {n_iter}; "
@@ -332,17 +349,12 @@ def error_reduction(A, y, s: int | None = None, *, x0=None, max_iter: int = 500,
         def pinv_apply(r):
             return op.dense.T @ sla.cho_solve(fac, r)
 
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007 - k is the iteration count after the loop
+    def update(x):
         z = op.mv(x)
         x_new = _project(x + pinv_apply(b * _phase(z) - z), s)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop:
-            converged = True
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def wirtinger_flow(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000,
@@ -383,18 +395,13 @@ def wirtinger_flow(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000,
                _default_init(op, y, s, seed))
     m = op.shape[0]
     lr = mu / (op.c * y.mean())
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         z = op.mv(x)
         grad = op.rmv((np.abs(z) ** 2 - y) * z) / m
         x_new = _project(x - lr * grad, s)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop or not np.isfinite(x).all():
-            converged = bool(stop and np.isfinite(x).all())
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def _taf_gradient(op, x, b, gamma, support=None):
@@ -449,17 +456,12 @@ def amplitude_flow(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000,
                _default_init(op, y, s, seed))
     b = np.sqrt(y)
     lr = mu / op.c
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         supp = np.flatnonzero(x) if s is not None else None
         x_new = _project(x - lr * _taf_gradient(op, x, b, gamma, supp), s)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop:
-            converged = True
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,16 +508,11 @@ def sparta(A, y, s: int, *, x0=None, max_iter: int = 2000, tol: float = 1e-10, s
                _default_init(op, y, s, seed, truncate=1 / 6 if op.dense is not None else None))
     b = np.sqrt(y)
     lr = mu / op.c
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         x_new = _project(x - lr * _taf_gradient(op, x, b, gamma, np.flatnonzero(x)), s)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop:
-            converged = True
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def thwf(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000, tol: float = 1e-10,
@@ -564,21 +561,16 @@ def thwf(A, y, s: int | None = None, *, x0=None, max_iter: int = 2000, tol: floa
     run = _Run("thwf", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     m, n = op.shape
     lr = mu / (op.c * y.mean())
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         z = op.mv(x, np.flatnonzero(x))
         a2 = np.abs(z) ** 2
         r = (a2 - y) * z
         tau = lr * np.sqrt(beta * np.log(m * n) * np.sum((a2 - y) ** 2 * a2)) / m
         v = x - lr * op.rmv(r) / m
         x_new = np.sign(v) * np.maximum(np.abs(v) - tau, 0.0)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop or not np.isfinite(x).all():
-            converged = bool(stop and np.isfinite(x).all())
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
@@ -617,9 +609,7 @@ def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, se
     run = _Run("copram", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     b = np.sqrt(y)
     n = op.shape[1]
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         target = b * _phase(op.mv(x, np.flatnonzero(x)))
         x_new = x
         for _ in range(inner_iter):
@@ -628,12 +618,9 @@ def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, se
             v = np.zeros(n)
             v[T] = _lstsq_cols(op, T, target)
             x_new = _project(v, s)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop:
-            converged = True
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
@@ -672,21 +659,16 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
     run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     b = np.sqrt(y)
     m, n = op.shape
-    x = run.x_init.copy()
-    converged, k = False, 0
-    for k in range(1, max_iter + 1):  # noqa: B007
+    def update(x):
         z = op.mv(x, np.flatnonzero(x))
         target = b * _phase(z)
         u = x + (eta / (op.c * m)) * op.rmv(target - z)
         T = top_s(u, s)
         x_new = np.zeros(n)
         x_new[T] = _lstsq_cols(op, T, target)
-        stop = run.record(x_new, x)
-        x = x_new
-        if stop:
-            converged = True
-            break
-    return run.result(x, k, converged)
+        return x_new
+
+    return run.iterate(update, max_iter)
 
 
 def _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter):
