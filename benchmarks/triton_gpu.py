@@ -55,7 +55,8 @@ def random_csr_gpu(m: int, n: int, density: float, seed: int = 0) -> torch.Tenso
     ]).sort(dim=1).values
     crow = torch.arange(0, m * nnz_per_row + 1, nnz_per_row, device="cuda", dtype=torch.int32)
     vals = torch.randn(m * nnz_per_row, device="cuda", generator=g)
-    return torch.sparse_csr_tensor(crow, cols.reshape(-1).to(torch.int32), vals, size=(m, n))
+    return torch.sparse_csr_tensor(crow, cols.reshape(-1).to(torch.int32), vals, size=(m, n),
+                                   check_invariants=False)
 
 
 def time_contenders(contenders: dict, reference: torch.Tensor, what: str) -> dict:
@@ -118,7 +119,7 @@ def forward_case(fwd, fan_out: int, fan_in: int, density: float, batch: int) -> 
     contenders = {
         "torch dense-with-mask": lambda: X @ (Wd * mask).T,
         "torch.sparse CSR": lambda: (W @ X.T).T,
-        "triton sparse forward": lambda: fwd(X, W),
+        "triton sparse forward": lambda: fwd(W, X, check_finite=False),
     }
     t = time_contenders(contenders, X @ Wd.T, f"the {fan_in}->{fan_out} layer at {density}")
     row = {"layer": f"{fan_in}->{fan_out}", "batch": batch, "density": density}
@@ -136,10 +137,7 @@ def bench_sparse_forward(quick: bool) -> list[dict]:
     except ImportError as exc:  # the module is optional: report, do not fail
         print(f"sparse_nn Triton forward not available: {exc}")
         return []
-    fwd = getattr(tf, "sparse_linear_forward", None)
-    if fwd is None:
-        print("sparsecourse.sparse_nn.triton_forward has no sparse_linear_forward: skipped")
-        return []
+    fwd = tf.sparse_linear_forward  # (W, X, bias=None, ...): W may be a torch CSR tensor
     return [forward_case(fwd, fan_out, fan_in, d, 100)
             for d in ([0.1, 0.01] if quick else [0.1, 0.05, 0.01, 0.001])
             for fan_out, fan_in in [(1024, 3072), (512, 1024)]]

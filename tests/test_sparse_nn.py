@@ -406,6 +406,19 @@ def _triton():
     return triton_sparse_linear_forward
 
 
+def test_triton_forward_takes_a_torch_csr_tensor():
+    fwd = _triton()
+    rng = np.random.default_rng(3)
+    W = random_csr(20, 30, 0.2, seed=rng, dtype=np.float32)
+    Wt = torch.sparse_csr_tensor(torch.from_numpy(W.indptr), torch.from_numpy(W.indices),
+                                 torch.from_numpy(W.data), size=W.shape, check_invariants=True)
+    X = torch.from_numpy(rng.standard_normal((6, 30)).astype(np.float32))
+    np.testing.assert_allclose(fwd(Wt, X, check_finite=False).numpy(), X.numpy() @ W.toarray().T,
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="sparse CSR tensor"):
+        fwd(torch.eye(3), torch.ones(2, 3))
+
+
 @pytest.mark.parametrize("density,batch,block_p,block_b", [(0.1, 5, 16, 32), (0.5, 40, 8, 16),
                                                            (0.0, 3, 16, 32)])
 def test_triton_forward_matches_numba(density, batch, block_p, block_b):
