@@ -66,6 +66,13 @@ def _default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def _pow2(value: int, name: str) -> int:
+    """``value`` if it is a power of two (a block size), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value & (value - 1):
+        raise ValueError(f"{name} must be a power of two, got {value!r}")
+    return value
+
+
 def csr_spmv(A, x, *, device=None, block: int = 32, rows_per_program: int = 1,
              check_finite: bool = True) -> torch.Tensor:
     """``y = A @ x`` with the Triton kernel, returned as a float32 torch tensor.
@@ -100,10 +107,8 @@ def csr_spmv(A, x, *, device=None, block: int = 32, rows_per_program: int = 1,
     >>> csr_spmv(sp.csr_array(np.eye(3)), np.arange(3.0))  # doctest: +SKIP
     tensor([0., 1., 2.])
     """
-    if block < 1 or block & (block - 1):
-        raise ValueError(f"block must be a power of two, got {block}")
-    if rows_per_program < 1 or rows_per_program & (rows_per_program - 1):
-        raise ValueError(f"rows_per_program must be a power of two, got {rows_per_program}")
+    block = _pow2(block, "block")
+    rows_per_program = _pow2(rows_per_program, "rows_per_program")
     device = torch.device(device) if device is not None else _default_device()
     if isinstance(A, torch.Tensor):
         if A.layout != torch.sparse_csr:

@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from .._validation import as_csr, as_float_array
+from ..kernels.triton_csr import _default_device, _pow2
 
 __all__ = ["sparse_linear_forward", "sparse_linear_forward_kernel"]
 
@@ -46,16 +47,6 @@ def sparse_linear_forward_kernel(indptr_ptr, indices_ptr, data_ptr, xT_ptr, bias
     if HAS_BIAS:
         acc += tl.load(bias_ptr + row).to(tl.float32)
     tl.store(yT_ptr + row * n_batch + offs_b, acc, mask=in_batch)
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def _pow2(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two, got {value!r}")
-    return value
 
 
 def sparse_linear_forward(W, X, bias=None, *, device=None, block_p: int = 16,
