@@ -21,7 +21,18 @@ import numpy as np
 from .._validation import _result_float_dtype, as_csr, as_float_array
 from ._numba_csr import spmm_kernel, spmv_kernel
 
-__all__ = ["csr_spmv", "csr_spmm", "triton_available", "triton_csr_spmv"]
+# Sparse GEMV for activation sparsity (chapter 5): input-major weights, skipped inputs skip rows.
+from ._numba_gemv import (  # noqa: E402
+    cats_mlp,
+    cats_mlp_reference,
+    input_major,
+    sparse_gemv,
+    sparse_gemv_reference,
+)
+
+__all__ = ["csr_spmv", "csr_spmm", "triton_available", "triton_csr_spmv",
+           "input_major", "sparse_gemv", "sparse_gemv_reference", "cats_mlp",
+           "cats_mlp_reference"]
 
 
 def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:
