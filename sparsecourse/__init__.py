@@ -26,6 +26,10 @@ sparse_nn
     Chapter 4: truly sparse layers whose weights live as CSR non-zeros, with numba kernels for the
     forward and backward products, SGD with momentum, SET topology updates and a Triton forward
     kernel (needs torch).
+models
+    Chapters 5-7: a small Llama-style language model (Hugging Face module names, SwiGLU/ReLU/
+    ReLU²/GELU MLPs) with its King James Bible corpus, BPE tokenizer and trained weights
+    (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
 
@@ -40,7 +44,7 @@ __version__ = "0.1.0"
 
 from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
-_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn")
+_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models")
 
 __all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils", *_LAZY]
 
