@@ -30,6 +30,10 @@ models
     Chapters 5-7: a small Llama-style language model (Hugging Face module names, SwiGLU/ReLU/
     ReLU²/GELU MLPs) with its King James Bible corpus, BPE tokenizer and trained weights
     (needs torch).
+activation
+    Chapter 5: measuring activation sparsity (exact zeros, ReLU² Wins' magnitude definition,
+    PPL-p%), the training-free methods CATS, TEAL, CHESS and top-k for any Llama-style model,
+    and a predictor of active neurons (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
 
@@ -44,7 +48,7 @@ __version__ = "0.1.0"
 
 from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
-_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models")
+_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models", "activation")
 
 __all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils", *_LAZY]
 

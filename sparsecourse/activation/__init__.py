@@ -1,0 +1,71 @@
+"""Chapter 5: activation sparsity in language models (needs torch).
+
+Measuring it (:mod:`~sparsecourse.activation.measure`: exact zeros, the magnitude definition of
+"ReLU² Wins" with its CETT thresholds, PPL-p% sparsity of "Sparsing Law"), creating it without
+training (:mod:`~sparsecourse.activation.methods`: CATS, TEAL, CHESS, top-k) and predicting it
+(:mod:`~sparsecourse.activation.predictor`: a low-rank predictor of the active set and the
+previous-token baseline). Everything works on any model with Hugging Face Llama naming
+(``mlp.gate_proj/up_proj/down_proj/act_fn``, ``self_attn.q_proj/k_proj/v_proj/o_proj``): the
+book's :class:`sparsecourse.models.LlamaLM` and ``transformers``' ``LlamaForCausalLM``.
+
+The kernels that turn the zeros into speed live in :mod:`sparsecourse.kernels`
+(``sparse_gemv``, ``cats_mlp``).
+"""
+
+from ._core import SparsityHandle, as_batches, find_blocks, find_mlps, is_gated
+from .measure import (
+    SparsityReport,
+    activation_sparsity,
+    cett,
+    cett_threshold,
+    cett_thresholds,
+    collect_mlp_activations,
+    magnitude_mask,
+    magnitude_sparsity,
+    ppl_p_sparsity,
+    sparsity_ppl_curve,
+)
+from .methods import (
+    CATS,
+    CHESS,
+    TEAL,
+    MaskedActivation,
+    TopK,
+    mask_activations,
+    mask_linear_inputs,
+)
+from .predictor import (
+    ActivePredictor,
+    previous_token_baseline,
+    recall_precision,
+    train_predictor,
+)
+
+__all__ = [
+    "SparsityHandle",
+    "as_batches",
+    "find_blocks",
+    "find_mlps",
+    "is_gated",
+    "SparsityReport",
+    "activation_sparsity",
+    "cett",
+    "cett_threshold",
+    "cett_thresholds",
+    "collect_mlp_activations",
+    "magnitude_mask",
+    "magnitude_sparsity",
+    "ppl_p_sparsity",
+    "sparsity_ppl_curve",
+    "CATS",
+    "CHESS",
+    "TEAL",
+    "TopK",
+    "MaskedActivation",
+    "mask_activations",
+    "mask_linear_inputs",
+    "ActivePredictor",
+    "previous_token_baseline",
+    "recall_precision",
+    "train_predictor",
+]
