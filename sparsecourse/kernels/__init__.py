@@ -32,7 +32,7 @@ from ._numba_gemv import (  # noqa: E402
 
 __all__ = ["csr_spmv", "csr_spmm", "triton_available", "triton_csr_spmv",
            "input_major", "sparse_gemv", "sparse_gemv_reference", "cats_mlp",
-           "cats_mlp_reference"]
+           "cats_mlp_reference", "triton_sparse_gemv", "triton_cats_mlp"]
 
 
 def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:
@@ -196,3 +196,41 @@ def triton_csr_spmv(A, x, **kwargs):
     from .triton_csr import csr_spmv as _spmv
 
     return _spmv(A, x, **kwargs)
+
+
+def triton_sparse_gemv(Wt, x, threshold, **kwargs):
+    """Split-K Triton sparse GEMV; see :func:`sparsecourse.kernels.triton_gemv.sparse_gemv`.
+
+    Imported lazily (this module does not need triton). Needs a CUDA GPU, or
+    ``TRITON_INTERPRET=1`` set before triton is first imported (CPU, slow: for testing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.kernels import triton_available, triton_sparse_gemv
+    >>> Wt, x = np.eye(3, dtype=np.float32), np.array([1.0, 0.1, -2.0], np.float32)
+    >>> if triton_available():
+    ...     assert triton_sparse_gemv(Wt, x, 0.5).tolist() == [1.0, 0.0, -2.0]
+    """
+    from .triton_gemv import sparse_gemv as _gemv
+
+    return _gemv(Wt, x, threshold, **kwargs)
+
+
+def triton_cats_mlp(gate, up, down_t, x, threshold, **kwargs):
+    """The CATS MLP block in Triton; see :func:`sparsecourse.kernels.triton_gemv.cats_mlp`.
+
+    Imported lazily, like :func:`triton_sparse_gemv`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.kernels import triton_available, triton_cats_mlp
+    >>> gate = up = down_t = np.eye(2, dtype=np.float32)
+    >>> if triton_available():
+    ...     y = triton_cats_mlp(gate, up, down_t, np.array([2.0, -3.0], np.float32), 0.5)
+    ...     assert abs(y[0].item() - 3.5232) < 1e-3 and y[1].item() == 0.0
+    """
+    from .triton_gemv import cats_mlp as _cats
+
+    return _cats(gate, up, down_t, x, threshold, **kwargs)
