@@ -268,7 +268,8 @@ class SparsityHandle:
     sites : dict
         Site name (e.g. ``"model.layers.0.mlp"`` or ``"model.layers.0.self_attn.q_proj"``) to
         its counter object, which has ``zeros``, ``total`` and ``weight`` (the number of
-        weights whose reads a zero saves per zeroed value, summed over the layers it feeds).
+        weights the site's zeros can skip: a fraction ``f`` of zeros skips ``f * weight``
+        weight reads).
     """
 
     def __init__(self) -> None:
@@ -310,9 +311,9 @@ class SparsityHandle:
         Returns
         -------
         float or dict
-            Overall: each site's fraction weighted by the number of weights a zero there
-            skips (TEAL's *model-wide* sparsity; for CATS, whose sites all have the same
-            weight, the plain mean over layers).
+            Overall: each site's fraction weighted by the number of weights its zeros can
+            skip, i.e. the fraction of weight reads saved (TEAL's *model-wide* sparsity; for
+            CATS, whose sites all have the same size, the plain mean over layers).
         """
         fr = {n: (c.zeros / c.total if c.total else float("nan")) for n, c in self.sites.items()}
         if per_site:

@@ -91,9 +91,9 @@ class MaskedActivation(nn.Module):
 
 
 def _neuron_weight(mlp: nn.Module) -> int:
-    """Weights a zero neuron saves: a row of up_proj (gated) and a column of down_proj."""
-    d = mlp.down_proj.out_features
-    return 2 * d if is_gated(mlp) else d
+    """Weights whose reads zero neurons can skip: up_proj (when gated) and down_proj."""
+    n = mlp.down_proj.weight.numel()
+    return 2 * n if is_gated(mlp) else n
 
 
 def _wrap_act(handle: SparsityHandle, name: str, mlp: nn.Module, **kw) -> None:
@@ -112,7 +112,7 @@ def _hook_input(handle: SparsityHandle, name: str, linear: nn.Linear, threshold)
     if t.dim() > 0 and t.shape != (linear.in_features,):
         raise ValueError(f"threshold of {name} must be a scalar or have shape "
                          f"({linear.in_features},), got {tuple(t.shape)}")
-    counter = _Counter(linear.out_features)
+    counter = _Counter(linear.weight.numel())
 
     def hook(module, args, t=t, counter=counter):
         x = args[0]
@@ -434,8 +434,9 @@ class TEAL(_Method):
     raises the sparsity of the one projection whose increase changes the block output least
     (mean L2 error over calibration tokens), each step removing the same number of weights,
     until the block's weight-weighted sparsity reaches ``max_sparsity``. ``apply`` then uses,
-    in every block, the recorded allocation whose block sparsity is closest to the target, so
-    the model-wide sparsity (zeros weighted by the weights they skip) meets the target.
+    in every block, the recorded allocation at the target (interpolated between the two
+    greedy steps around it), so the model-wide sparsity (zeros weighted by the weights they
+    skip) meets the target.
     With ``greedy=False`` every projection gets the target sparsity (TEAL's uniform baseline).
 
     Parameters
@@ -599,8 +600,7 @@ class TEAL(_Method):
             if s > self.max_sparsity + 1e-9:
                 raise ValueError(f"sparsity {s} is above max_sparsity={self.max_sparsity} "
                                  "used in the greedy calibration")
-            eff, alloc = min(info["path"], key=lambda p: abs(p[0] - s))
-            out.append(alloc)
+            out.append(_interpolate(info["path"], s))
         return out
 
     def thresholds(self, sparsity: float | None = None) -> dict[str, float]:
@@ -614,6 +614,16 @@ class TEAL(_Method):
     def apply(self, model: nn.Module, sparsity: float | None = None) -> SparsityHandle:
         self._check_calibrated(model)
         return mask_linear_inputs(model, self.thresholds(sparsity))
+
+
+def _interpolate(path: list, s: float) -> dict[str, float]:
+    """Allocation at block sparsity ``s``, linear between the two greedy steps around it
+    (block sparsity is linear in the per-projection sparsities, so this hits ``s``)."""
+    for (e0, a0), (e1, a1) in zip(path, path[1:], strict=False):
+        if e0 <= s <= e1:
+            w = 0.0 if e1 == e0 else (s - e0) / (e1 - e0)
+            return {k: a0[k] + w * (a1[k] - a0[k]) for k in a0}
+    return dict(path[-1][1])
 
 
 class _Stop(Exception):
