@@ -368,3 +368,47 @@ def test_blocks_of_both_model_kinds():
         blocks = find_blocks(make())
         assert [sorted(b["linears"]) for b in blocks] == [
             sorted(["q", "k", "v", "o", "gate", "up", "down"])] * 2
+
+
+# --- exercise checks and doctests ----------------------------------------------------------
+
+
+def test_checks_accept_right_and_reject_wrong_answers():
+    from sparsecourse import checks
+    from sparsecourse.activation import cett as ref_cett
+
+    assert checks.check_laplace_threshold(lambda s, b: -b * math.log(1 - s))
+    assert not checks.check_laplace_threshold(lambda s, b: b * math.log(2) * s / 0.5)
+    assert checks.check_cats_block_speedup(lambda s: 3 / (3 - 2 * s))
+    wrong = checks.check_cats_block_speedup(lambda s: 1 / (1 - s))
+    assert not wrong and "gate product" in wrong.message
+    assert checks.check_cett(ref_cett)
+    assert not checks.check_cett(lambda h, w, e: ref_cett(h, w, e / 2))
+    assert not checks.check_cett(lambda h, w, e: 1 / 0)
+    prev = checks.check_previous_token_recall(
+        lambda a: previous_token_baseline(a)["recall"])
+    assert prev
+    # flattening across sequences pairs the last token of one with the first of the next
+    flat = checks.check_previous_token_recall(
+        lambda a: recall_precision(a.reshape(-1, a.shape[-1])[:-1],
+                                   a.reshape(-1, a.shape[-1])[1:])["recall"])
+    assert not flat
+
+
+@pytest.mark.parametrize("name", ["sparsecourse.activation._core",
+                                  "sparsecourse.activation.measure",
+                                  "sparsecourse.activation.methods",
+                                  "sparsecourse.activation.predictor",
+                                  "sparsecourse.checks._activation"])
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(name)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=flags)
+    for fname in module.__all__:
+        for test in finder.find(getattr(module, fname), fname, globs=dict(vars(module))):
+            runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0 and result.attempted > 0

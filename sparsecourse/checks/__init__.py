@@ -6,15 +6,26 @@ message ("Correct! ..." or what went wrong and on which input) and is truthy onl
 ``assert check_spmv(my_spmv)`` works in a test or a notebook cell.
 
 The checks live in one private module per chapter (``_intro``, ``_regression``,
-``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``) and are all
+``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``)
+and are all
 importable from here.
 """
 
-from . import _coding, _core, _intro, _lista, _phase_retrieval, _pruning, _regression, _sparse_nn
+from . import (
+    _activation,
+    _coding,
+    _core,
+    _intro,
+    _lista,
+    _phase_retrieval,
+    _pruning,
+    _regression,
+    _sparse_nn,
+)
 
 __all__: list[str] = []
 for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _lista, _pruning,
-                _sparse_nn):
+                _sparse_nn, _activation):
     for _name in _module.__all__:
         _obj = getattr(_module, _name)
         if hasattr(_obj, "__module__"):
