@@ -13,6 +13,10 @@ correctness is tested on the CPU under ``TRITON_INTERPRET=1`` in ``tests/``). On
    achieved GB/s;
 4. times the truly sparse layer's forward product (``sparsecourse.sparse_nn``'s Triton kernel, when
    present) against torch dense-with-mask and ``torch.sparse`` at Nerva's layer sizes.
+5. times the activation-sparsity kernels of ``sparsecourse.kernels.triton_gemv`` (chapter 5): the
+   split-K sparse GEMV at Llama-7B shapes (4096 x 11008 and 11008 x 4096) and input sparsity 0-90%
+   against dense ``torch.mv`` (cuBLAS) on the masked input, and the CATS MLP block against the
+   dense SwiGLU block in torch, with GB/s of the bytes each must read.
 
 Times are medians of CUDA-event timings from ``triton.testing.do_bench``, which clears the L2
 cache before each repeat. Results go to ``benchmarks/results/triton_gpu.json`` (or ``$OUT`` when
@@ -143,6 +147,84 @@ def bench_sparse_forward(quick: bool) -> list[dict]:
             for fan_out, fan_in in [(1024, 3072), (512, 1024)]]
 
 
+def gemv_case(n_in: int, n_out: int, sparsity: float, device="cuda") -> dict:
+    """Triton split-K sparse GEMV against ``torch.mv`` at one shape and input sparsity."""
+    from sparsecourse.kernels.triton_gemv import sparse_gemv
+
+    g = torch.Generator(device=device).manual_seed(3)
+    W = torch.randn(n_out, n_in, device=device, generator=g) / n_in**0.5  # nn.Linear layout
+    Wt = W.T.contiguous()  # input-major, what the sparse kernel reads
+    x = torch.randn(n_in, device=device, generator=g)
+    t = torch.quantile(x.abs().cpu(), sparsity).item() if sparsity else 0.0
+    xm = torch.where(x.abs() > t, x, 0.0)
+    n_active = int((xm != 0).sum())
+    contenders = {"torch.mv dense (cuBLAS)": lambda: torch.mv(W, xm)}
+    for bi, bo in [(64, 128), (32, 256), (128, 64)]:
+        contenders[f"triton {bi}x{bo}"] = (
+            lambda bi=bi, bo=bo: sparse_gemv(Wt, x, t, device=device, block_in=bi,
+                                             block_out=bo, check_finite=False))
+    times = time_contenders(contenders, torch.mv(W, xm), f"GEMV {n_in}x{n_out} at {sparsity}")
+    best_ms, best = min((v, k) for k, v in times.items() if k.startswith("triton"))
+    dense_ms = times["torch.mv dense (cuBLAS)"]
+    row = {"in x out": f"{n_in}x{n_out}", "sparsity": sparsity,
+           "active": n_active / n_in}
+    row.update({f"{k} ms": v for k, v in times.items()})
+    row["best triton"] = best
+    row["best triton GB/s"] = n_active * n_out * 4 / (best_ms * 1e-3) / 1e9
+    row["dense GB/s"] = n_in * n_out * 4 / (dense_ms * 1e-3) / 1e9
+    row["dense / best triton"] = dense_ms / best_ms
+    row["ideal"] = n_in / max(n_active, 1)
+    return row
+
+
+def bench_gemv(quick: bool, device="cuda", shapes=None) -> list[dict]:
+    shapes = shapes or ([(4096, 11008)] if quick else [(4096, 11008), (11008, 4096)])
+    sparsities = [0.0, 0.5, 0.9] if quick else [0.0, 0.4, 0.5, 0.7, 0.9]
+    return [gemv_case(n_in, n_out, s, device) for n_in, n_out in shapes for s in sparsities]
+
+
+def cats_case(d_model: int, d_ff: int, sparsity: float, device="cuda") -> dict:
+    """Triton CATS MLP block against the dense SwiGLU block in torch."""
+    import torch.nn.functional as F
+
+    from sparsecourse.kernels.triton_gemv import cats_mlp
+
+    g = torch.Generator(device=device).manual_seed(4)
+    gate, up = (torch.randn(2, d_ff, d_model, device=device, generator=g) / d_model**0.5)
+    down = torch.randn(d_model, d_ff, device=device, generator=g) / d_ff**0.5
+    down_t = down.T.contiguous()
+    x = torch.randn(d_model, device=device, generator=g)
+    h = F.silu(torch.mv(gate, x))
+    t = torch.quantile(h.abs().cpu(), sparsity).item() if sparsity else 0.0
+    kept = h.abs() > t
+    reference = torch.mv(down, torch.where(kept, h, 0.0) * torch.mv(up, x))
+    contenders = {
+        # the dense block on the thresholded h: same work as the plain dense block
+        "torch dense SwiGLU": lambda: torch.mv(
+            down, torch.where(F.silu(torch.mv(gate, x)).abs() > t, F.silu(torch.mv(gate, x)),
+                              0.0) * torch.mv(up, x)),
+    }
+    for bf, bm in [(32, 128), (16, 256)]:
+        contenders[f"triton cats {bf}x{bm}"] = (
+            lambda bf=bf, bm=bm: cats_mlp(gate, up, down_t, x, t, device=device, block_ff=bf,
+                                          block_model=bm, check_finite=False))
+    times = time_contenders(contenders, reference, f"CATS block at {sparsity}")
+    best_ms, best = min((v, k) for k, v in times.items() if k.startswith("triton"))
+    n_kept = int(kept.sum())
+    row = {"d_model": d_model, "d_ff": d_ff, "sparsity": sparsity, "active": n_kept / d_ff}
+    row.update({f"{k} ms": v for k, v in times.items()})
+    row["best triton"] = best
+    row["best triton GB/s"] = (d_ff + 2 * n_kept) * d_model * 4 / (best_ms * 1e-3) / 1e9
+    row["dense / best triton"] = times["torch dense SwiGLU"] / best_ms
+    row["ideal"] = 3 * d_ff / (d_ff + 2 * n_kept)
+    return row
+
+
+def bench_cats(quick: bool, device="cuda", d_model=4096, d_ff=11008) -> list[dict]:
+    sparsities = [0.5] if quick else [0.0, 0.4, 0.5, 0.7]
+    return [cats_case(d_model, d_ff, s, device) for s in sparsities]
+
+
 def show(title: str, rows: list[dict]) -> None:
     """Print result rows with every key as a column."""
     columns = [(k, k, ".4g" if isinstance(v, float) else "") for k, v in rows[0].items()]
@@ -166,7 +248,12 @@ def main() -> int:
     fwd = bench_sparse_forward(args.quick)
     if fwd:
         show("Sparse layer forward, batch 100 (ms, median)", fwd)
-    result = {"machine": info, "spmv": spmv, "sparse_forward": fwd}
+    gemv = bench_gemv(args.quick)
+    show("Sparse GEMV (split-K Triton) vs torch.mv on the masked input (ms, median)", gemv)
+    cats = bench_cats(args.quick)
+    show("CATS MLP block (Triton) vs the dense SwiGLU block in torch (ms, median)", cats)
+    result = {"machine": info, "spmv": spmv, "sparse_forward": fwd, "sparse_gemv": gemv,
+              "cats_mlp": cats}
     path = results_path("triton_gpu", args.quick)
     out = os.environ.get("OUT")
     if out:  # on the device machine: hand the file back through $OUT
