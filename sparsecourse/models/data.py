@@ -151,16 +151,18 @@ def _tokens_cached(split: str, corpus_dir: str) -> torch.Tensor:
     text = _text_cached(split, corpus_dir)
     tok = load_tokenizer(corpus_dir)
     # Encode chapter by chapter (parallel in the Rust backend), join with blank lines.
+    # (in chunks, so the backend's per-token offsets never all sit in memory at once).
     blocks = text.split("\n\n")
     sep = tok.encode("\n\n")
-    ids: list[int] = []
-    for i, block_ids in enumerate(tok.encode_batch(blocks)):
-        if i:
-            ids.extend(sep)
-        ids.extend(block_ids)
-    out = torch.tensor(ids, dtype=torch.long)
-    out.requires_grad_(False)
-    return out
+    parts: list[torch.Tensor] = []
+    for lo in range(0, len(blocks), 64):
+        ids: list[int] = []
+        for i, block_ids in enumerate(tok.encode_batch(blocks[lo : lo + 64]), start=lo):
+            if i:
+                ids.extend(sep)
+            ids.extend(block_ids)
+        parts.append(torch.tensor(ids, dtype=torch.long))
+    return torch.cat(parts)
 
 
 def load_corpus(

@@ -8,6 +8,7 @@ the training steps, the validation loss and perplexity, tokens seen, seed and wa
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def save_model(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"json": json.dumps(meta)})
+    tmp = path.with_name(path.name + ".tmp")  # write, then rename: readers never see half a file
+    save_file(state, str(tmp), metadata={"json": json.dumps(meta)})
+    os.replace(tmp, path)
     return path
 
 
@@ -141,7 +144,11 @@ def _checkpoint_path(name: str, step: int, models_dir: Path) -> Path:
 
 
 def list_pretrained(models_dir: str | Path | None = None) -> dict[str, list[int]]:
-    """Names of the stored models and the training steps of their stored checkpoints.
+    """Names of the stored models and the training steps at which weights are stored.
+
+    The steps are those of the checkpoints in ``data/models/checkpoints/`` plus the final
+    step (the main file ``data/models/<name>.safetensors``), so ``load_pretrained(name,
+    step=s)`` works for every listed ``s``.
 
     Examples
     --------
@@ -150,11 +157,13 @@ def list_pretrained(models_dir: str | Path | None = None) -> dict[str, list[int]
     True
     """
     d = Path(models_dir) if models_dir is not None else MODELS_DIR
-    out: dict[str, list[int]] = {p.stem: [] for p in sorted(d.glob("*.safetensors"))}
+    out: dict[str, set[int]] = {
+        p.stem: {int(read_metadata(p)["steps"])} for p in sorted(d.glob("*.safetensors"))
+    }
     for p in sorted((d / CHECKPOINT_DIR).glob("*.safetensors")):
         m = _CKPT.match(p.name)
         if m:
-            out.setdefault(m["name"], []).append(int(m["step"]))
+            out.setdefault(m["name"], set()).add(int(m["step"]))
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
@@ -173,7 +182,8 @@ def load_pretrained(
         ``"swiglu"``, ``"relu"``, ``"relu2"``, ``"gelu"``, or a sweep model such as
         ``"relu_ff1024"``; see :func:`list_pretrained`.
     step : int, optional
-        A checkpoint along training (default: the final weights).
+        A checkpoint along training (default: the final weights); one of
+        ``list_pretrained()[name]``.
 
     Examples
     --------
@@ -185,12 +195,13 @@ def load_pretrained(
     available = list_pretrained(d)
     if not isinstance(name, str) or name not in available:
         raise ValueError(f"name must be one of {sorted(available)}, got {name!r}")
+    path = d / f"{name}.safetensors"
     if step is None:
-        path = d / f"{name}.safetensors"
         if not path.exists():
             raise ValueError(f"{name!r} has checkpoints only; pass step= one of {available[name]}")
     else:
         if isinstance(step, bool) or not isinstance(step, int) or step not in available[name]:
             raise ValueError(f"step for {name!r} must be one of {available[name]}, got {step!r}")
-        path = _checkpoint_path(name, step, d)
+        if _checkpoint_path(name, step, d).exists():
+            path = _checkpoint_path(name, step, d)
     return load_model(path, device=device)

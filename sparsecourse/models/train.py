@@ -80,6 +80,7 @@ def train(
     dtype: str = "float16",
     log_every: int = 25,
     progress: bool = True,
+    autocast: str | None = None,
 ) -> tuple[LlamaLM, dict]:
     """Train a :class:`LlamaLM` on the corpus; optionally save it and checkpoints.
 
@@ -91,7 +92,11 @@ def train(
         Optimiser steps (each sees ``batch_size * max_seq_len`` tokens).
     checkpoints : list of int
         Steps after which to save a checkpoint (``0`` = the initialisation) next to ``out``,
-        in ``checkpoints/<name>_stepNNNNN.safetensors``.
+        in ``checkpoints/<name>_stepNNNNN.safetensors`` (the last step is ``out`` itself).
+    autocast : {None, "bfloat16"}
+        Run the training forward/backward under ``torch.autocast`` in bfloat16 (weights and
+        optimiser stay float32; evaluation is always float32). About 1.5x faster on a CPU
+        with AVX-512 BF16.
 
     Returns
     -------
@@ -116,6 +121,8 @@ def train(
     checkpoints = sorted(set(checkpoints))
     if checkpoints and (checkpoints[0] < 0 or checkpoints[-1] > steps):
         raise ValueError(f"checkpoints must lie in [0, steps={steps}], got {checkpoints}")
+    if autocast not in (None, "bfloat16"):
+        raise ValueError(f"autocast must be None or 'bfloat16', got {autocast!r}")
     if checkpoints and out is None:
         raise ValueError("checkpoints need an output path out")
     warmup = max(1, steps // 20) if warmup is None else warmup
@@ -139,6 +146,7 @@ def train(
         "total_steps": steps, "device": str(device), "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {available_cpus()} CPUs available",
         "torch": torch.__version__, "n_params": model.num_parameters(),
+        "autocast": autocast or "none",
     }
 
     def record(step: int, train_loss: float | None) -> dict:
@@ -167,8 +175,13 @@ def train(
             group["lr"] = lr_at(step - 1, lr=lr, warmup=warmup, total=steps)
         starts = torch.randint(0, train_ids.numel() - seq_len, (batch_size,), generator=gen)
         win = train_ids[starts[:, None] + offsets].to(device)
-        logits = model(win[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), win[:, 1:].reshape(-1))
+        with torch.autocast(
+            torch.device(device).type, dtype=torch.bfloat16, enabled=autocast is not None
+        ):
+            logits = model(win[:, :-1])
+        loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), win[:, 1:].reshape(-1)
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -186,10 +199,8 @@ def train(
     model.eval()
     meta = record(steps, running)
     meta["train_loss_history"] = history
-    if out is not None:
+    if out is not None:  # (the final step's checkpoint is the main file itself)
         save_model(model, out, meta, dtype=dtype, checksum=checksum)
-        if steps in checkpoints:
-            save_checkpoint(steps, running)
     model.metadata = meta
     return model, meta
 
@@ -216,6 +227,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--checkpoints", default="", help="comma-separated steps, e.g. 0,50,100")
     p.add_argument("--eval-seqs", type=int, default=64)
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    p.add_argument("--bf16", action="store_true",
+                   help="train under bfloat16 autocast (evaluation stays float32)")
     p.add_argument("--no-progress", action="store_true", help="print log lines instead of tqdm")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads or available_cpus())
@@ -228,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         config, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         weight_decay=args.weight_decay, seed=args.seed, device=args.device, out=args.out,
         checkpoints=parse_steps(args.checkpoints), eval_seqs=args.eval_seqs, dtype=args.dtype,
-        progress=not args.no_progress,
+        progress=not args.no_progress, autocast="bfloat16" if args.bf16 else None,
     )
     print(
         f"{config.activation} d_ff={d_ff}: {meta['n_params']:,} parameters, {args.steps} steps, "
