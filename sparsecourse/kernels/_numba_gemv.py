@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 _u = np.uint64  # unsigned positions: no negative-index ("wraparound") check in numba
-_TILE = 2048  # output columns per accumulator tile in gemv_kernel (8 KB of float32)
+_TILE = 16384  # output columns per accumulator tile in gemv_kernel (64 KB of float32)
 _REASSOC = {"reassoc", "contract", "nsz", "arcp"}  # lets LLVM vectorise dot products; keeps NaN/inf
 
 
@@ -129,32 +129,38 @@ def _axpy(acc, a0, r0, w):  # pragma: no cover - compiled
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def gemv_kernel(Wt, idx, val, nnz, y, n_threads):  # pragma: no cover - compiled
+def gemv_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compiled
     """y = sum_k val[k] * Wt[idx[k]] over the first nnz active rows; y is overwritten.
 
-    The output columns are split into ``n_threads`` contiguous ranges (one per thread), each walked
-    in tiles of ``_TILE`` columns; a tile's accumulator takes four active rows per pass.
+    Split-K: part ``p`` (one per thread) adds its share of the active rows, whole rows at a
+    time, four per pass, into its own accumulator ``partial[p]``, walked in tiles of ``_TILE``
+    columns; the parts are summed into ``y`` at the end. ``partial`` may be ``y[None, :]``.
     """
+    n_parts = partial.shape[0]
     n_out = Wt.shape[1]
-    nnz4 = nnz - nnz % 4
-    for p in nb.prange(n_threads):
-        c0 = p * n_out // n_threads
-        c1 = (p + 1) * n_out // n_threads
-        acc = np.empty(min(_TILE, max(c1 - c0, 1)), dtype=y.dtype)
-        for j0 in range(c0, c1, _TILE):
-            w = min(_TILE, c1 - j0)
+    for p in nb.prange(n_parts):
+        k0 = p * nnz // n_parts
+        k1 = (p + 1) * nnz // n_parts
+        k4 = k1 - (k1 - k0) % 4
+        for j0 in range(0, n_out, _TILE):
+            w = min(_TILE, n_out - j0)
+            acc = partial[p, j0:j0 + w]
             for j in range(w):
                 acc[j] = 0
-            for k in range(0, nnz4, 4):
+            for k in range(k0, k4, 4):
                 _axpy4(acc,
                        val[k], Wt[_u(idx[k]), j0:j0 + w],
                        val[k + 1], Wt[_u(idx[k + 1]), j0:j0 + w],
                        val[k + 2], Wt[_u(idx[k + 2]), j0:j0 + w],
                        val[k + 3], Wt[_u(idx[k + 3]), j0:j0 + w], w)
-            for k in range(nnz4, nnz):
+            for k in range(k4, k1):
                 _axpy(acc, val[k], Wt[_u(idx[k]), j0:j0 + w], w)
-            for j in range(w):
-                y[j0 + j] = acc[j]
+    if n_parts > 1:
+        for j in range(n_out):
+            s = partial[0, j]
+            for p in range(1, n_parts):
+                s += partial[p, j]
+            y[j] = s
 
 
 @nb.njit(fastmath=_REASSOC, inline="always", nogil=True)
@@ -370,7 +376,9 @@ def sparse_gemv(Wt, x, threshold: float) -> np.ndarray:
     if nnz == 0:
         y[:] = 0
         return y
-    gemv_kernel(Wt, idx, val, nnz, y, _n_threads(n_out // 64 + 1))
+    n_parts = _n_threads(nnz // 8 + 1)  # a part per thread, at least 8 rows each
+    partial = y[None, :] if n_parts == 1 else np.empty((n_parts, n_out), dtype=Wt.dtype)
+    gemv_kernel(Wt, idx, val, nnz, partial, y)
     if not np.isfinite(y).all():
         _blame(Wt[idx[:nnz]], "Wt", "sparse_gemv")
     return y
