@@ -114,8 +114,8 @@ class RMSNorm(nn.Module):
     Examples
     --------
     >>> norm = RMSNorm(4)
-    >>> norm(torch.tensor([[3.0, -3.0, 3.0, -3.0]]))
-    tensor([[ 1., -1.,  1., -1.]], grad_fn=<MulBackward0>)
+    >>> [round(v, 4) for v in norm(torch.tensor([[3.0, -3.0, 3.0, -3.0]]))[0].tolist()]
+    [1.0, -1.0, 1.0, -1.0]
     """
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:

@@ -80,6 +80,7 @@ def train(
     dtype: str = "float16",
     log_every: int = 25,
     progress: bool = True,
+    print_log: bool = False,
     autocast: str | None = None,
 ) -> tuple[LlamaLM, dict]:
     """Train a :class:`LlamaLM` on the corpus; optionally save it and checkpoints.
@@ -93,6 +94,8 @@ def train(
     checkpoints : list of int
         Steps after which to save a checkpoint (``0`` = the initialisation) next to ``out``,
         in ``checkpoints/<name>_stepNNNNN.safetensors`` (the last step is ``out`` itself).
+    progress, print_log : bool
+        Show a tqdm bar; print the running loss every ``log_every`` steps.
     autocast : {None, "bfloat16"}
         Run the training forward/backward under ``torch.autocast`` in bfloat16 (weights and
         optimiser stay float32; evaluation is always float32). About 1.5x faster on a CPU
@@ -191,7 +194,7 @@ def train(
         if step % log_every == 0 or step == steps:
             history.append((step, round(running, 4)))
             bar.set_postfix(loss=f"{running:.3f}")
-            if not progress:
+            if print_log:
                 print(f"step {step} loss {running:.4f}", flush=True)
         if step in checkpoints and step != steps:
             save_checkpoint(step, running)
@@ -241,7 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         config, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         weight_decay=args.weight_decay, seed=args.seed, device=args.device, out=args.out,
         checkpoints=parse_steps(args.checkpoints), eval_seqs=args.eval_seqs, dtype=args.dtype,
-        progress=not args.no_progress, autocast="bfloat16" if args.bf16 else None,
+        progress=not args.no_progress, print_log=args.no_progress,
+        autocast="bfloat16" if args.bf16 else None,
     )
     print(
         f"{config.activation} d_ff={d_ff}: {meta['n_params']:,} parameters, {args.steps} steps, "
