@@ -228,6 +228,25 @@ def colsplit_kernel(Wt, idx, val, nnz, y, n_threads, rows4):  # pragma: no cover
             y[j0:j0 + w] = acc[:w]
 
 
+@nb.njit(parallel=True, nogil=True)
+def splitk4_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compiled
+    """Split-K (whole rows per thread, private accumulators), four rows per pass."""
+    n_parts, n_out = partial.shape
+    for p in nb.prange(n_parts):
+        k0, k1 = p * nnz // n_parts, (p + 1) * nnz // n_parts
+        k4 = k1 - (k1 - k0) % 4
+        acc = partial[p]
+        acc[:] = 0
+        for k in range(k0, k4, 4):
+            _axpy4(acc, val[k], Wt[_u(idx[k])], val[k + 1], Wt[_u(idx[k + 1])],
+                   val[k + 2], Wt[_u(idx[k + 2])], val[k + 3], Wt[_u(idx[k + 3])], n_out)
+        for k in range(k4, k1):
+            _axpy(acc, val[k], Wt[_u(idx[k])], n_out)
+    y[:] = partial[0]
+    for p in range(1, n_parts):
+        y += partial[p]
+
+
 def ablation_variants(n_in, n_out, x, t):
     """name -> function of one GEMV input tuple, from the straightforward kernel to ours."""
     nt = nb.get_num_threads()
@@ -249,7 +268,9 @@ def ablation_variants(n_in, n_out, x, t):
             colsplit_kernel(Wt, idx, val, nnz, y, nt, False), y)[1],
         "4 + four rows per pass": lambda W, Wt, *_: (
             colsplit_kernel(Wt, idx, val, nnz, y, nt, True), y)[1],
-        "5 split-K: whole rows per thread (ours)": splitk,
+        "5 split-K: whole rows per thread, private accumulators": lambda W, Wt, *_: (
+            splitk4_kernel(Wt, idx, val, nnz, partial, y), y)[1],
+        "6 + eight rows per pass (ours, gemv_kernel)": splitk,
     }
 
 

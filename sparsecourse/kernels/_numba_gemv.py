@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 _u = np.uint64  # unsigned positions: no negative-index ("wraparound") check in numba
-_TILE = 16384  # output columns per accumulator tile in gemv_kernel (64 KB of float32)
+_TILE = 65536  # output columns per accumulator tile in gemv_kernel (256 KB, in L2)
 _REASSOC = {"reassoc", "contract", "nsz", "arcp"}  # lets LLVM vectorise dot products; keeps NaN/inf
 
 
@@ -116,9 +116,18 @@ def compact_kernel(x, threshold, idx, val):  # pragma: no cover - compiled
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
 def _axpy4(acc, a0, r0, a1, r1, a2, r2, a3, r3, w):  # pragma: no cover - compiled
-    """acc[:w] += a0 * r0[:w] + a1 * r1[:w] + a2 * r2[:w] + a3 * r3[:w]"""
+    """acc[:w] += a0 * r0[:w] + ... + a3 * r3[:w] (four rows; the ablation in the benchmark)."""
     for j in range(w):
         acc[j] += (a0 * r0[j] + a1 * r1[j]) + (a2 * r2[j] + a3 * r3[j])
+
+
+@nb.njit(fastmath=False, inline="always", nogil=True)
+def _axpy8(acc, a0, r0, a1, r1, a2, r2, a3, r3, a4, r4, a5, r5, a6, r6, a7, r7,
+           w):  # pragma: no cover - compiled
+    """acc[:w] += a0 * r0[:w] + ... + a7 * r7[:w]: one pass over acc for eight rows."""
+    for j in range(w):
+        acc[j] += (((a0 * r0[j] + a1 * r1[j]) + (a2 * r2[j] + a3 * r3[j]))
+                   + ((a4 * r4[j] + a5 * r5[j]) + (a6 * r6[j] + a7 * r7[j])))
 
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
@@ -133,28 +142,31 @@ def gemv_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compiled
     """y = sum_k val[k] * Wt[idx[k]] over the first nnz active rows; y is overwritten.
 
     Split-K: part ``p`` (one per thread) adds its share of the active rows, whole rows at a
-    time, four per pass, into its own accumulator ``partial[p]``, walked in tiles of ``_TILE``
-    columns; the parts are summed into ``y`` at the end. ``partial`` may be ``y[None, :]``.
+    time, eight per pass, into its own accumulator ``partial[p]`` (in tiles of ``_TILE``
+    columns for very wide outputs); the parts are summed into ``y`` at the end. ``partial``
+    may be ``y[None, :]`` (a single part).
     """
     n_parts = partial.shape[0]
     n_out = Wt.shape[1]
     for p in nb.prange(n_parts):
         k0 = p * nnz // n_parts
         k1 = (p + 1) * nnz // n_parts
-        k4 = k1 - (k1 - k0) % 4
+        k8 = k1 - (k1 - k0) % 8
         for j0 in range(0, n_out, _TILE):
             w = min(_TILE, n_out - j0)
-            acc = partial[p, j0:j0 + w]
+            j1 = j0 + w
+            acc = partial[p, j0:j1]
             for j in range(w):
                 acc[j] = 0
-            for k in range(k0, k4, 4):
-                _axpy4(acc,
-                       val[k], Wt[_u(idx[k]), j0:j0 + w],
-                       val[k + 1], Wt[_u(idx[k + 1]), j0:j0 + w],
-                       val[k + 2], Wt[_u(idx[k + 2]), j0:j0 + w],
-                       val[k + 3], Wt[_u(idx[k + 3]), j0:j0 + w], w)
-            for k in range(k4, k1):
-                _axpy(acc, val[k], Wt[_u(idx[k]), j0:j0 + w], w)
+            for k in range(k0, k8, 8):
+                _axpy8(acc,
+                       val[k], Wt[_u(idx[k]), j0:j1], val[k + 1], Wt[_u(idx[k + 1]), j0:j1],
+                       val[k + 2], Wt[_u(idx[k + 2]), j0:j1], val[k + 3], Wt[_u(idx[k + 3]), j0:j1],
+                       val[k + 4], Wt[_u(idx[k + 4]), j0:j1], val[k + 5], Wt[_u(idx[k + 5]), j0:j1],
+                       val[k + 6], Wt[_u(idx[k + 6]), j0:j1], val[k + 7], Wt[_u(idx[k + 7]), j0:j1],
+                       w)
+            for k in range(k8, k1):
+                _axpy(acc, val[k], Wt[_u(idx[k]), j0:j1], w)
     if n_parts > 1:
         for j in range(n_out):
             s = partial[0, j]
@@ -189,8 +201,8 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
         w = acc.shape[0]
         for j in range(w):
             acc[j] = 0
-        rows = np.empty(4, dtype=np.int64)
-        coef = np.empty(4, dtype=x.dtype)
+        rows = np.empty(8, dtype=np.int64)
+        coef = np.empty(8, dtype=x.dtype)
         q = 0
         n_active = 0
         for i in range(r0, r1):
@@ -201,9 +213,11 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
                 coef[q] = h * _dot(up[i], x)
                 q += 1
                 n_active += 1
-                if q == 4:
-                    _axpy4(acc, coef[0], down_t[_u(rows[0])], coef[1], down_t[_u(rows[1])],
-                           coef[2], down_t[_u(rows[2])], coef[3], down_t[_u(rows[3])], w)
+                if q == 8:
+                    _axpy8(acc, coef[0], down_t[_u(rows[0])], coef[1], down_t[_u(rows[1])],
+                           coef[2], down_t[_u(rows[2])], coef[3], down_t[_u(rows[3])],
+                           coef[4], down_t[_u(rows[4])], coef[5], down_t[_u(rows[5])],
+                           coef[6], down_t[_u(rows[6])], coef[7], down_t[_u(rows[7])], w)
                     q = 0
         for k in range(q):
             _axpy(acc, coef[k], down_t[_u(rows[k])], w)
