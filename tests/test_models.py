@@ -205,7 +205,8 @@ def test_evaluate_perplexity_matches_direct_computation():
             w = ids[s : s + 33]
             losses.append(F.cross_entropy(model(w[None, :-1])[0], w[1:]))
     assert ppl == pytest.approx(math.exp(torch.stack(losses).mean().item()), rel=1e-5)
-    assert evaluate_perplexity(model, ids, seq_len=32, n_seqs=5) == ppl  # deterministic
+    assert evaluate_perplexity(model, ids, seq_len=32, n_seqs=5, batch_size=2) == ppl
+    assert evaluate_perplexity(model, ids, seq_len=32, n_seqs=5) == pytest.approx(ppl, rel=1e-5)
 
 
 def test_calibration_batches_seeded():
@@ -224,10 +225,10 @@ def test_training_script_loss_falls(tmp_path):
         "--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--d-ff", "64",
         "--seq-len", "32", "--batch-size", "8", "--steps", "40", "--lr", "1e-2",
         "--eval-seqs", "16", "--threads", "1", "--out", str(out), "--checkpoints", "0,20",
-        "--no-progress",
+        "--no-progress", "--log-every", "1",
     ])
     history = [loss for _, loss in meta["train_loss_history"]]
-    assert history[-1] < history[0] - 0.5
+    assert len(history) == 40 and history[-1] < history[0] - 1.0
     start = read_metadata(tmp_path / "checkpoints" / "tiny_step00000.safetensors")
     assert meta["val_loss"] < start["val_loss"] - 0.5  # held-out loss falls too
     assert list_pretrained(tmp_path) == {"tiny": [0, 20, 40]}
@@ -244,7 +245,7 @@ def test_pretrained_models_beat_uniform(name):
     val = load_corpus("validation")
     ppl = evaluate_perplexity(model, val, n_seqs=16, seq_len=256)
     uniform = model.config.vocab_size  # perplexity of a uniform guess
-    assert ppl < uniform / 20, (name, ppl)
+    assert ppl < uniform / 10, (name, ppl)
     assert ppl == pytest.approx(model.metadata["val_ppl"], rel=0.15)  # metadata is honest
 
 

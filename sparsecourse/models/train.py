@@ -2,10 +2,14 @@
 
 Examples
 --------
-The committed models were made with (on the 2-core CPU of the book's build machine)::
+The committed models were made on the book's 2-core CPU build machine (shared with other jobs,
+one torch thread per run), e.g.::
 
-    python -m sparsecourse.models.train --activation relu --d-ff 512 --steps 600 \\
-        --out data/models/relu.safetensors --checkpoints 0,10,20,40,80,160,320,600
+    python -m sparsecourse.models.train --activation relu --d-ff 512 --steps 300 --bf16 \\
+        --threads 1 --out data/models/relu.safetensors --checkpoints 0,10,30,75,150
+
+(``--activation swiglu --d-ff 344`` for the gated model, whose three projections then hold as
+many weights as the two of a non-gated ``d_ff=512`` model; ``--device cuda`` on a GPU.)
 
 AdamW with linear warm-up and a cosine decay, random windows of the train split (seeded),
 validation loss on the held-out split. Torch uses as many threads as the CPUs this process
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--d-ff", type=int, default=None,
                    help="MLP width (default 512, or 344 for the gated swiglu)")
     p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=None)
@@ -229,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, default=None, help="output .safetensors file")
     p.add_argument("--checkpoints", default="", help="comma-separated steps, e.g. 0,50,100")
     p.add_argument("--eval-seqs", type=int, default=64)
+    p.add_argument("--log-every", type=int, default=25, help="steps between loss records")
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--bf16", action="store_true",
                    help="train under bfloat16 autocast (evaluation stays float32)")
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
         config, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         weight_decay=args.weight_decay, seed=args.seed, device=args.device, out=args.out,
         checkpoints=parse_steps(args.checkpoints), eval_seqs=args.eval_seqs, dtype=args.dtype,
-        progress=not args.no_progress, print_log=args.no_progress,
+        log_every=args.log_every, progress=not args.no_progress, print_log=args.no_progress,
         autocast="bfloat16" if args.bf16 else None,
     )
     print(
