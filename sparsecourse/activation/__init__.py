@@ -9,7 +9,7 @@ previous-token baseline). Everything works on any model with Hugging Face Llama 
 book's :class:`sparsecourse.models.LlamaLM` and ``transformers``' ``LlamaForCausalLM``.
 
 The kernels that turn the zeros into speed live in :mod:`sparsecourse.kernels`
-(``sparse_gemv``, ``cats_mlp``).
+(``sparse_gemv``, ``cats_mlp``); :mod:`~sparsecourse.activation.speed` times them for the book.
 """
 
 from ._core import SparsityHandle, as_batches, find_blocks, find_mlps, is_gated
@@ -33,9 +33,11 @@ from .methods import (
     TopK,
     mask_activations,
     mask_linear_inputs,
+    sparsity_sweep,
 )
 from .predictor import (
     ActivePredictor,
+    predictivity,
     previous_token_baseline,
     recall_precision,
     train_predictor,
@@ -64,7 +66,9 @@ __all__ = [
     "MaskedActivation",
     "mask_activations",
     "mask_linear_inputs",
+    "sparsity_sweep",
     "ActivePredictor",
+    "predictivity",
     "previous_token_baseline",
     "recall_precision",
     "train_predictor",

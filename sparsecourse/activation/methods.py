@@ -49,6 +49,7 @@ __all__ = [
     "CATS",
     "CHESS",
     "TEAL",
+    "sparsity_sweep",
 ]
 
 
@@ -449,7 +450,9 @@ class TEAL(_Method):
         Run the greedy search up to this block sparsity (default: ``sparsity``); a later
         ``apply(model, sparsity=s)`` needs ``s <= max_sparsity``.
     step : float
-        Increase of block sparsity per greedy step.
+        Sparsity increase of the smallest projection per greedy step; a larger projection
+        steps by ``step * smallest_size / its_size``, so that every step skips the same
+        number of weights (as in the paper's code).
     n_greedy_seqs : int
         Calibration sequences whose block outputs the greedy search compares.
 
@@ -468,7 +471,7 @@ class TEAL(_Method):
     """
 
     def __init__(self, sparsity: float = 0.5, *, greedy: bool = True,
-                 max_sparsity: float | None = None, step: float = 0.025,
+                 max_sparsity: float | None = None, step: float = 0.05,
                  n_greedy_seqs: int = 4, n_seqs: int = 16, seq_len: int = 128,
                  seed: int = 0) -> None:
         super().__init__(sparsity, n_seqs=n_seqs, seq_len=seq_len, seed=seed)
@@ -553,6 +556,8 @@ class TEAL(_Method):
         samples = {k: self.inputs_[info["linears"][k]].sorted for k in keys}
         modules = b["linears"]
         cur = dict.fromkeys(keys, 0.0)
+        smallest = min(sizes.values())
+        delta = {k: self.step * smallest / sizes[k] for k in keys}
 
         def error(spars):
             handles = []
@@ -576,13 +581,13 @@ class TEAL(_Method):
                 if cur[k] >= 0.999:
                     continue
                 trial = dict(cur)
-                trial[k] = min(0.999, cur[k] + self.step * total / sizes[k])
+                trial[k] = min(0.999, cur[k] + delta[k])
                 err = error(trial)
                 if err < best_err:
                     best, best_err = k, err
             if best is None:
                 break
-            cur[best] = min(0.999, cur[best] + self.step * total / sizes[best])
+            cur[best] = min(0.999, cur[best] + delta[best])
             eff = sum(cur[k] * sizes[k] for k in keys) / total
             path.append((eff, dict(cur)))
         return path
@@ -629,3 +634,31 @@ def _interpolate(path: list, s: float) -> dict[str, float]:
 class _Stop(Exception):
     """Raised by a hook to stop a forward pass once a block's input is captured."""
 
+
+
+def sparsity_sweep(model: nn.Module, methods: dict, sparsities, evaluate) -> list[dict]:
+    """Perplexity against sparsity for several calibrated methods.
+
+    Parameters
+    ----------
+    methods : dict
+        ``{label: method}`` with calibrated :class:`CATS`, :class:`TEAL`, :class:`CHESS` or
+        :class:`TopK` objects (each applied with ``apply(model, sparsity=s)``).
+    sparsities : sequence of float in [0, 1)
+    evaluate : callable
+        ``evaluate(model) -> perplexity`` on held-out text.
+
+    Returns
+    -------
+    list of dict
+        ``{"method", "target", "reached", "ppl"}`` per method and sparsity; ``reached`` is the
+        sparsity measured while ``evaluate`` ran (zeros weighted by the weights they skip).
+    """
+    rows = []
+    for label, method in methods.items():
+        for s in sparsities:
+            with method.apply(model, sparsity=s) as h:
+                ppl = float(evaluate(model))
+                rows.append({"method": label, "target": float(s), "reached": h.sparsity(),
+                             "ppl": ppl})
+    return rows

@@ -19,6 +19,7 @@ __all__ = [
     "previous_token_baseline",
     "ActivePredictor",
     "train_predictor",
+    "predictivity",
 ]
 
 
@@ -183,3 +184,43 @@ def train_predictor(x: torch.Tensor, active: torch.Tensor, *, rank: int = 32,
         model.down.weight.copy_(w)
     model.eval()
     return model
+
+
+def predictivity(model: nn.Module, train_data, test_data, *, cett: float = 0.2,
+                 rank: int = 32, epochs: int = 8, pos_weight: float = 1.0,
+                 n_seqs: int = 32, seq_len: int = 128, seed: int = 0) -> dict[str, dict]:
+    """How predictable the active sets of every MLP are ("ReLU² Wins"' predictivity).
+
+    Active neurons follow the magnitude definition (:func:`~sparsecourse.activation.cett`
+    thresholds at ``cett``, set on ``train_data``). For each layer a predictor is trained on
+    ``train_data`` tokens and scored on ``test_data`` tokens, next to the previous-token
+    baseline on ``test_data``.
+
+    Returns
+    -------
+    dict
+        ``{"predictor": {...}, "previous_token": {...}}``, each with ``recall``,
+        ``precision``, ``predicted_density`` and ``density`` averaged over layers, and
+        ``"per_layer"``: a list of ``(name, predictor scores, baseline scores)``.
+    """
+    from .measure import cett_threshold, collect_mlp_activations
+
+    kw = {"n_seqs": n_seqs, "seq_len": seq_len}
+    tr = collect_mlp_activations(model, train_data, inputs=True, seed=seed, **kw)
+    te = collect_mlp_activations(model, test_data, inputs=True, seed=seed + 1, **kw)
+    per_layer = []
+    for i, (name, a) in enumerate(tr.items()):
+        norms = a["w_down"].norm(dim=0)
+        eps = cett_threshold(a["h"], a["w_down"], cett)
+        act_tr = a["h"].abs() * norms > eps
+        act_te = te[name]["h"].abs() * norms > eps
+        pred = train_predictor(a["x"], act_tr, rank=rank, epochs=epochs,
+                               pos_weight=pos_weight, seed=seed + i)
+        scores = recall_precision(pred.predict(te[name]["x"]), act_te)
+        per_layer.append((name, scores, previous_token_baseline(act_te)))
+    keys = ("recall", "precision", "predicted_density", "density")
+    mean = {
+        which: {k: float(sum(row[j][k] for row in per_layer) / len(per_layer)) for k in keys}
+        for j, which in ((1, "predictor"), (2, "previous_token"))
+    }
+    return {**mean, "per_layer": per_layer}
