@@ -24,6 +24,7 @@ from sparsecourse.models import (
     save_model,
 )
 from sparsecourse.models import train as train_mod
+from sparsecourse.models.io import MODELS_DIR
 
 TINY = dict(vocab_size=2048, d_model=32, n_layers=2, n_heads=4, d_ff=48, max_seq_len=32)
 
@@ -252,7 +253,7 @@ def test_pretrained_models_beat_uniform(name):
 def test_main_models_are_committed_and_comparable():
     models = list_pretrained()
     assert {"swiglu", "relu", "relu2", "gelu"} <= set(models)
-    metas = {n: read_metadata(f"{load_pretrained.__globals__['MODELS_DIR']}/{n}.safetensors")
+    metas = {n: read_metadata(MODELS_DIR / f"{n}.safetensors")
              for n in ("swiglu", "relu", "relu2", "gelu")}
     tokens = {m["tokens_seen"] for m in metas.values()}
     assert len(tokens) == 1  # same token budget
