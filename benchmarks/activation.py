@@ -236,15 +236,18 @@ def splitk4_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compile
         k0, k1 = p * nnz // n_parts, (p + 1) * nnz // n_parts
         k4 = k1 - (k1 - k0) % 4
         acc = partial[p]
-        acc[:] = 0
+        for j in range(n_out):
+            acc[j] = 0
         for k in range(k0, k4, 4):
             _axpy4(acc, val[k], Wt[_u(idx[k])], val[k + 1], Wt[_u(idx[k + 1])],
                    val[k + 2], Wt[_u(idx[k + 2])], val[k + 3], Wt[_u(idx[k + 3])], n_out)
         for k in range(k4, k1):
             _axpy(acc, val[k], Wt[_u(idx[k])], n_out)
-    y[:] = partial[0]
-    for p in range(1, n_parts):
-        y += partial[p]
+    for j in range(n_out):  # a plain loop: an array expression here would be a parallel region
+        s = partial[0, j]
+        for p in range(1, n_parts):
+            s += partial[p, j]
+        y[j] = s
 
 
 def ablation_variants(n_in, n_out, x, t):
