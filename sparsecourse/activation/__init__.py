@@ -1,15 +1,14 @@
 """Chapter 5: activation sparsity in language models (needs torch).
 
-Measuring it (:mod:`~sparsecourse.activation.measure`: exact zeros, the magnitude definition of
-"ReLU² Wins" with its CETT thresholds, PPL-p% sparsity of "Sparsing Law"), creating it without
-training (:mod:`~sparsecourse.activation.methods`: CATS, TEAL, CHESS, top-k) and predicting it
-(:mod:`~sparsecourse.activation.predictor`: a low-rank predictor of the active set and the
-previous-token baseline). Everything works on any model with Hugging Face Llama naming
+Measuring it (``measure``: exact zeros, the magnitude definition of "ReLU² Wins" with its CETT
+thresholds, PPL-p% sparsity of "Sparsing Law"), creating it without training (``methods``:
+CATS, TEAL, CHESS, top-k) and predicting it (``predictor``: a low-rank predictor of the active
+set and the previous-token baseline). Everything works on any model with Hugging Face Llama naming
 (``mlp.gate_proj/up_proj/down_proj/act_fn``, ``self_attn.q_proj/k_proj/v_proj/o_proj``): the
-book's :class:`sparsecourse.models.LlamaLM` and ``transformers``' ``LlamaForCausalLM``.
+book's ``sparsecourse.models.LlamaLM`` and ``transformers``' ``LlamaForCausalLM``.
 
 The kernels that turn the zeros into speed live in :mod:`sparsecourse.kernels`
-(``sparse_gemv``, ``cats_mlp``); :mod:`~sparsecourse.activation.speed` times them for the book.
+(``sparse_gemv``, ``cats_mlp``); ``sparsecourse.activation.speed`` times them for the book.
 """
 
 from ._core import SparsityHandle, as_batches, find_blocks, find_mlps, is_gated

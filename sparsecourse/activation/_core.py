@@ -2,7 +2,7 @@
 and the handle that removes a sparsification cleanly.
 
 Everything here works on *any* ``torch.nn.Module`` that uses Hugging Face Llama naming: our
-:class:`sparsecourse.models.LlamaLM` and ``transformers``' ``LlamaForCausalLM`` alike. An MLP is a
+``sparsecourse.models.LlamaLM`` and ``transformers``' ``LlamaForCausalLM`` alike. An MLP is a
 module with ``up_proj``, ``down_proj`` (``nn.Linear``) and an ``act_fn`` module, plus
 ``gate_proj`` when it is gated (SwiGLU); an attention block has ``q_proj``, ``k_proj``,
 ``v_proj`` and ``o_proj``.
@@ -142,7 +142,7 @@ def as_batches(data, *, n_seqs: int = 16, seq_len: int = 128, batch_size: int = 
 
     ``data`` may be a 1-D LongTensor of token ids (then ``n_seqs`` random windows of
     ``seq_len`` tokens are cut from it with ``seed``, like
-    :func:`sparsecourse.models.calibration_batches`), a 2-D ``(B, T)`` LongTensor, or an
+    ``sparsecourse.models.calibration_batches``), a 2-D ``(B, T)`` LongTensor, or an
     iterable of 2-D LongTensors (used as they are).
 
     Examples

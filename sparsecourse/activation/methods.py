@@ -1,7 +1,7 @@
 """Training-free activation sparsity: CATS, TEAL, CHESS and plain top-k.
 
 Each method zeroes small activations at inference time, on any model with Hugging Face Llama
-naming (our :class:`sparsecourse.models.LlamaLM` or ``transformers``' ``LlamaForCausalLM``):
+naming (our ``sparsecourse.models.LlamaLM`` or ``transformers``' ``LlamaForCausalLM``):
 
 - :class:`CATS` (Lee et al.): one threshold per MLP on ``|act_fn(gate_proj(x))|``, set to the
   ``sparsity``-quantile of that magnitude on calibration text. A zeroed neuron skips a row of
