@@ -412,3 +412,44 @@ def test_doctests(name):
             runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0 and result.attempted > 0
+
+
+# --- book helpers ------------------------------------------------------------------------
+
+
+def test_sparsity_sweep_and_predictivity(text):
+    from sparsecourse.activation import predictivity, sparsity_sweep
+
+    model = _model("gelu", d_ff=40).requires_grad_(False)
+    ids = _held_out(text, n=2, T=32)
+    dense = float(nn.functional.cross_entropy(model(ids)[:, :-1].reshape(-1, VOCAB),
+                                              ids[:, 1:].reshape(-1)))
+
+    def evaluate(m):
+        return float(nn.functional.cross_entropy(m(ids)[:, :-1].reshape(-1, VOCAB),
+                                                 ids[:, 1:].reshape(-1)))
+
+    rows = sparsity_sweep(model, {"top-k": TopK(0.5)}, [0.0, 0.75], evaluate)
+    assert [r["reached"] for r in rows] == [0.0, 0.75]   # 10 of 40 kept per token
+    assert rows[0]["ppl"] == pytest.approx(dense) and rows[1]["ppl"] != rows[0]["ppl"]
+    p = predictivity(_model("relu"), text["train"], text["val"], epochs=2, n_seqs=8,
+                     seq_len=32)
+    name, pred_scores, prev_scores = p["per_layer"][0]
+    tr = collect_mlp_activations(_model("relu"), text["train"], n_seqs=8, seq_len=32, seed=0)
+    te = collect_mlp_activations(_model("relu"), text["val"], n_seqs=8, seq_len=32, seed=1)
+    eps = cett_threshold(tr[name]["h"], tr[name]["w_down"], 0.2)   # set on the training text
+    active = te[name]["h"].abs() * te[name]["w_down"].norm(dim=0) > eps
+    assert prev_scores == previous_token_baseline(active)
+    assert 0 < p["predictor"]["recall"] <= 1
+
+
+def test_speed_helpers_small_shapes():
+    from sparsecourse.activation.speed import cats_block_speed, gemv_speed
+
+    rows = gemv_speed(64, 96, (0.0, 0.5), repeat=2, n_inputs=2)
+    assert [r["ideal"] for r in rows] == [1.0, 2.0]
+    for r in rows:
+        assert r["speedup_numpy"] == pytest.approx(r["numpy_ms"] / r["ours_ms"])
+    b = cats_block_speed(16, 64, (0.5,), repeat=2, n_inputs=2)[0]
+    assert abs(b["sparsity"] - 0.5) < 0.05 and b["ideal"] == pytest.approx(
+        3 / (3 - 2 * b["sparsity"]))
