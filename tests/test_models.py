@@ -244,10 +244,11 @@ def test_training_script_loss_falls(tmp_path):
 def test_pretrained_models_beat_uniform(name):
     model = load_pretrained(name)
     val = load_corpus("validation")
-    ppl = evaluate_perplexity(model, val, n_seqs=16, seq_len=256)
+    ppl = evaluate_perplexity(model, val, n_seqs=model.metadata["eval_seqs"], seq_len=256)
     uniform = model.config.vocab_size  # perplexity of a uniform guess
     assert ppl < uniform / 10, (name, ppl)
-    assert ppl == pytest.approx(model.metadata["val_ppl"], rel=0.15)  # metadata is honest
+    # The recorded value is reproduced (same windows; float16 storage changes it slightly).
+    assert ppl == pytest.approx(model.metadata["val_ppl"], rel=0.02)
 
 
 def test_main_models_are_committed_and_comparable():
