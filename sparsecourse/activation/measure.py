@@ -203,23 +203,30 @@ def cett(h: torch.Tensor, w_down: torch.Tensor, eps: float) -> float:
 
 
 def cett_threshold(h: torch.Tensor, w_down: torch.Tensor, target: float = 0.2,
-                   iters: int = 40) -> float:
+                   iters: int = 40, rtol: float = 3e-3) -> float:
     """The threshold ``eps`` at which :func:`cett` equals ``target`` (bisection).
 
     CETT grows (almost always monotonically) from 0 at ``eps = 0`` to 1 once every neuron is
-    dropped; bisection returns the largest ``eps`` found with ``cett <= target``.
+    dropped; bisection returns the largest ``eps`` found with ``cett <= target``, stopping
+    after ``iters`` halvings or once the bracket is narrower than ``rtol`` times its top.
     """
     if not (isinstance(target, (int, float)) and 0 <= target < 1):
         raise ValueError(f"target must be in [0, 1), got {target!r}")
     h, w, mag, ynorm = _cett_parts(h, w_down)
-    lo, hi = 0.0, float(mag.max()) * (1 + 1e-6) + 1e-30
+    top = float(mag.max()) * (1 + 1e-6) + 1e-30
 
     def f(eps):
         return float((((h * (mag <= eps)) @ w.T).norm(dim=-1) / ynorm).mean())
 
     if target == 0:
         return 0.0
+    # bracket: the 99th percentile of the magnitudes usually already drops more than the target
+    flat = mag.reshape(-1)
+    q99 = float(flat.kthvalue(max(1, int(0.99 * flat.numel()))).values)
+    lo, hi = (0.0, q99) if q99 > 0 and f(q99) > target else (q99, top)
     for _ in range(iters):
+        if hi - lo <= rtol * hi:
+            break
         mid = 0.5 * (lo + hi)
         if f(mid) <= target:
             lo = mid
