@@ -35,8 +35,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int, check_positive, get_rng
-from ..regression._base import _validate_data
+from .._validation import as_float_array, check_int, check_positive, get_rng, validate_data
 from .sparse_coding import _check_layout, lasso_objective, sparse_encode
 
 __all__ = [
@@ -467,7 +466,7 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` of shape (n_samples, n_features)."""
-        X = _validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         X = as_float_array(X, "X", ndim=2, dtype=np.float64, allow_empty=False)
         rs = self.random_state
         seed = rs if not isinstance(rs, np.random.RandomState) else rs.randint(2**31 - 1)
@@ -481,7 +480,7 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Sparse codes of ``X`` over the learned dictionary."""
         check_is_fitted(self, "components_")
-        X = _validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         if self.alpha is None:
             return sparse_encode(X, self.components_, algorithm="omp",
                                  n_nonzero_coefs=self.n_nonzero_coefs)

@@ -12,21 +12,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int, check_positive
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _sk_validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-    _sk_validate_data = None
+from .._validation import as_float_array, check_int, check_positive, validate_data
 
 __all__: list[str] = []
-
-
-def _validate_data(estimator, X, y="no_validation", **kwargs):
-    """scikit-learn's ``validate_data`` on any version (a method before 1.6)."""
-    if _sk_validate_data is not None:
-        return _sk_validate_data(estimator, X, y, **kwargs)
-    return estimator._validate_data(X, y, **kwargs)  # pragma: no cover
 
 
 def _as_float64(x, name: str, ndim: int) -> np.ndarray:
@@ -154,7 +142,7 @@ class SparseLinearRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _validated_fit_data(self, X, y):
-        X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True, order=self._order)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order=self._order)
         y = np.asarray(y, dtype=np.float64)
         return X, y
 
@@ -183,7 +171,7 @@ class SparseLinearRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_ + self.intercept_
 
     def __sklearn_tags__(self):
