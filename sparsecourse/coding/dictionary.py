@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import as_float_array, check_int, check_positive, get_rng, validate_data
-from .sparse_coding import _check_layout, lasso_objective, sparse_encode
+from .sparse_coding import check_layout, lasso_objective, sparse_encode
 
 __all__ = [
     "normalize_atoms",
@@ -201,7 +201,7 @@ def ksvd_update(X, D, codes) -> tuple[np.ndarray, np.ndarray]:
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     D = as_float_array(D, "D", ndim=2, dtype=np.float64).copy()
     C = as_float_array(codes, "codes", ndim=2, dtype=np.float64).copy()
-    _check_layout(X, D, C)
+    check_layout(X, D, C)
     R = X - C @ D  # the residual, kept up to date
     for j in range(D.shape[0]):
         idx = np.flatnonzero(C[:, j])

@@ -17,7 +17,7 @@ from .._validation import as_float_array, check_int, check_positive, validate_da
 __all__: list[str] = []
 
 
-def _as_float64(x, name: str, ndim: int) -> np.ndarray:
+def as_float64(x, name: str, ndim: int) -> np.ndarray:
     """``as_float_array`` (which rejects complex, bool, object input), then float64."""
     return as_float_array(x, name, ndim=ndim).astype(np.float64, copy=False)
 
@@ -27,8 +27,8 @@ def check_X(X, name: str = "X") -> np.ndarray:
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous \
             and not X.flags.c_contiguous:
         # validate the C-ordered transpose: same checks, no copy of a column-major X
-        return _as_float64(X.T, name, 2).T
-    return _as_float64(X, name, 2)
+        return as_float64(X.T, name, 2).T
+    return as_float64(X, name, 2)
 
 
 def check_Xy(X, y, *, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +38,7 @@ def check_Xy(X, y, *, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
     float64 vector.
     """
     X = check_X(X)
-    y = _as_float64(y, "y", 1)
+    y = as_float64(y, "y", 1)
     if X.shape[0] < min_samples or X.shape[1] == 0:
         raise ValueError(
             f"X must have at least {min_samples} sample(s) and one feature, got shape {X.shape}"
@@ -60,7 +60,7 @@ def check_weights(weights, n_features: int, name: str = "weights") -> np.ndarray
     """Penalty weights: ``None`` (all ones) or a vector of ``n_features`` finite numbers > 0."""
     if weights is None:
         return np.ones(n_features)
-    w = _as_float64(weights, name, 1)
+    w = as_float64(weights, name, 1)
     if w.shape[0] != n_features:
         raise ValueError(f"{name} must have one entry per feature ({n_features}), "
                          f"got length {w.shape[0]}")
@@ -73,7 +73,7 @@ def check_coef_init(coef_init, n_features: int, name: str = "coef_init") -> np.n
     """A warm start: ``None`` (zeros) or a finite vector of ``n_features`` entries (copied)."""
     if coef_init is None:
         return np.zeros(n_features)
-    w = _as_float64(coef_init, name, 1)
+    w = as_float64(coef_init, name, 1)
     if w.shape[0] != n_features:
         raise ValueError(f"{name} must have length n_features = {n_features}, "
                          f"got {w.shape[0]}")

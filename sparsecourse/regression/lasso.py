@@ -37,7 +37,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._validation import check_int
 from ._base import (
     SparseLinearRegressor,
-    _as_float64,
+    as_float64,
     check_alpha,
     check_coef_init,
     check_tol,
@@ -45,7 +45,7 @@ from ._base import (
     check_Xy,
     lipschitz_constant,
 )
-from ._kernels import lasso_ws_kernel
+from ._kernels import lasso_ws, transposed
 
 __all__ = [
     "soft_threshold",
@@ -455,27 +455,6 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
 # Fast solver
 # ------------------------------------------------------------------------------------------
 
-def _transposed(X: np.ndarray) -> np.ndarray:
-    """``X.T`` as a C-contiguous array: free for a Fortran-ordered ``X``, a copy otherwise."""
-    return X.T if X.flags.f_contiguous else np.ascontiguousarray(X.T)
-
-
-def _lasso_cd_checked(Xt, y, alpha, om, w, tol, max_iter, max_epochs, p0, screening,
-                      dual_extrapolation, anderson, refine, norms2=None):
-    """The fast solver on validated input; ``Xt`` is ``X.T`` C-contiguous. ``w`` is updated."""
-    n = y.shape[0]
-    if norms2 is None:
-        norms2 = np.einsum("ij,ij->i", Xt, Xt)
-    lam = (n * alpha) * om
-    tol_abs = tol * float(y @ y)  # unscaled problem: gap_unscaled <= tol * ||y||^2
-    gap, n_iter, n_epochs = lasso_ws_kernel(
-        Xt, y, lam, w, norms2, tol_abs, max_iter, max_epochs, p0, screening,
-        dual_extrapolation, anderson, refine, 5, 10,
-    )
-    return {"n_iter": int(n_iter), "n_epochs": int(n_epochs), "gap": max(float(gap), 0.0) / n,
-            "converged": bool(gap <= tol_abs)}
-
-
 def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1e-4,
              max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
              screening: bool = True, dual_extrapolation: bool = True, anderson: bool = True,
@@ -551,9 +530,10 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     p0 = check_int(p0, "p0", minimum=1)
-    info = _lasso_cd_checked(_transposed(X), y, alpha, om, w, tol, max_iter, max_epochs, p0,
-                             bool(screening), bool(dual_extrapolation), bool(anderson),
-                             bool(refine))
+    info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+                    max_epochs=max_epochs, p0=p0, screening=bool(screening),
+                    dual_extrapolation=bool(dual_extrapolation), anderson=bool(anderson),
+                    refine=bool(refine))
     return (w, info) if return_info else w
 
 
@@ -618,15 +598,15 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
             grid = np.geomspace(a_max, a_max * eps, num=n_alphas)
     else:
         grid = np.sort(_as_alpha_array(alphas))[::-1]
-    Xt = _transposed(X)
+    Xt = transposed(X)
     norms2 = np.einsum("ij,ij->i", Xt, Xt)
     coefs = np.empty((X.shape[1], grid.shape[0]))
     gaps = np.empty(grid.shape[0])
     n_iters = np.empty(grid.shape[0], dtype=np.int64)
     not_converged = []
     for i, a in enumerate(grid):
-        info = _lasso_cd_checked(Xt, y, float(a), om, w, tol, max_iter, max_epochs, 10,
-                                 True, True, True, True, norms2=norms2)
+        info = lasso_ws(Xt, y, float(a), om, w, tol=tol, max_iter=max_iter,
+                        max_epochs=max_epochs, norms2=norms2)
         coefs[:, i] = w
         gaps[i] = info["gap"]
         n_iters[i] = info["n_iter"]
@@ -642,7 +622,7 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
 
 def _as_alpha_array(alphas) -> np.ndarray:
     """Validate a grid of regularisation strengths: a non-empty 1-D array of numbers > 0."""
-    a = _as_float64(alphas, "alphas", 1)
+    a = as_float64(alphas, "alphas", 1)
     if a.size == 0 or np.any(a <= 0):
         raise ValueError("alphas must be an int or a non-empty 1-D array of numbers > 0")
     return a
@@ -721,8 +701,8 @@ class Lasso(SparseLinearRegressor):
                 w = np.array(self.coef_, dtype=np.float64)
         if w is None:
             w = np.zeros(X.shape[1])
-        info = _lasso_cd_checked(_transposed(X), y, alpha, om, w, tol, max_iter,
-                                 max_epochs, 10, True, True, True, True)
+        info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+                        max_epochs=max_epochs)
         self.coef_ = w
         self.dual_gap_ = info["gap"]
         self.n_iter_ = info["n_iter"]

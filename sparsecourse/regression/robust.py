@@ -48,7 +48,7 @@ from ._base import (
     check_weights,
     check_Xy,
 )
-from .lasso import _lasso_cd_checked, _transposed
+from ._kernels import lasso_ws, transposed
 
 __all__ = [
     "sqrt_lasso_objective",
@@ -192,7 +192,7 @@ def sqrt_lasso(X, y, alpha: float, *, weights=None, coef_init=None, tol: float =
     n = X.shape[0]
     scale = float(np.linalg.norm(y)) / np.sqrt(n)
     threshold = tol * scale
-    Xt = _transposed(X)
+    Xt = transposed(X)
     norms2 = np.einsum("ij,ij->i", Xt, Xt)
     gap = _sqrt_lasso_gap(X, y, w, alpha, om)
     sigma = float(np.linalg.norm(y - X @ w)) / np.sqrt(n)
@@ -207,8 +207,8 @@ def sqrt_lasso(X, y, alpha: float, *, weights=None, coef_init=None, tol: float =
         k += 1
         # The inner LASSO must be accurate: its duality gap bounds the objective, and the
         # optimality conditions of w (hence this gap) are only met to about its square root.
-        _lasso_cd_checked(Xt, y, alpha * sigma, om, w, max(min(tol, 1e-3) ** 2 * 1e-2, 1e-16),
-                          100, 50_000, 10, True, True, True, True, norms2=norms2)
+        lasso_ws(Xt, y, alpha * sigma, om, w, tol=max(min(tol, 1e-3) ** 2 * 1e-2, 1e-16),
+                 norms2=norms2)
         new_support = np.sign(w)
         if support is not None and np.array_equal(new_support, support):
             # same support and signs twice: solve the optimality conditions on it exactly

@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._validation import check_int, check_positive
 from ._base import (
     SparseLinearRegressor,
-    _as_float64,
+    as_float64,
     check_coef_init,
     check_n_nonzero,
     check_tol,
@@ -63,7 +63,7 @@ def hard_threshold(x, k: int) -> np.ndarray:
     >>> hard_threshold([0.5, -3.0, 1.0, 2.0], 2)
     array([ 0., -3.,  0.,  2.])
     """
-    x = _as_float64(x, "x", 1)
+    x = as_float64(x, "x", 1)
     k = check_int(k, "k", minimum=0, maximum=x.shape[0])
     out = np.zeros_like(x)
     if k:
