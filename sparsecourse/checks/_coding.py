@@ -32,7 +32,7 @@ def check_ista_step(fn: Callable) -> CheckResult:
     ``X`` (batch, n) are the current codes, ``Y`` (batch, m) the signals, ``A`` (m, n) the
     dictionary with atoms as columns; the step is ``soft_threshold(X - step * (X A^T - Y) A,
     step * lam)``. NumPy arrays are passed in; NumPy or torch output is accepted. Compared with
-    :func:`sparsecourse.coding.ista` (one iteration from ``X``).
+    :func:`sparsecourse.coding.batch_ista` (one iteration from ``X``).
 
     Examples
     --------
@@ -44,7 +44,7 @@ def check_ista_step(fn: Callable) -> CheckResult:
     >>> bool(check_ista_step(step))
     True
     """
-    from ..coding import ista
+    from ..coding import batch_ista
 
     if not callable(fn):
         return fail(f"expected a function, got {type(fn).__name__}")
@@ -62,7 +62,7 @@ def check_ista_step(fn: Callable) -> CheckResult:
         if bad is not None:
             return bad
         if lam > 0:
-            want = ista(Y, A, lam, n_iter=1, step=t, x0=X0).numpy()
+            want = batch_ista(Y, A, lam, n_iter=1, step=t, x0=X0).numpy()
         else:
             want = X0 - t * (X0 @ A.T - Y) @ A
         if got.shape != want.shape:

@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import as_float_array, check_int, check_positive, get_rng, validate_data
-from .sparse_coding import check_layout, lasso_objective, sparse_encode
+from .sparse_coding import check_layout, sparse_coding_objective, sparse_encode
 
 __all__ = [
     "normalize_atoms",
@@ -304,7 +304,7 @@ def _dl_objective(X, D, C, lam):
     if lam is None:
         R = X - C @ D
         return float(0.5 * np.einsum("ij,ij->", R, R) / X.shape[0])
-    return lasso_objective(X, D, C, lam)
+    return sparse_coding_objective(X, D, C, lam)
 
 
 def learn_dictionary(X, n_atoms: int, *, method: str = "online", lam: float | None = None,
@@ -340,7 +340,7 @@ def learn_dictionary(X, n_atoms: int, *, method: str = "online", lam: float | No
     seed : int, numpy.random.Generator or None
     return_history : bool, default False
         Also return the objective on all of ``X`` after every iteration (the LASSO objective
-        of :func:`~sparsecourse.coding.lasso_objective`, or ``0.5 ||X - C D||^2 / n`` for
+        of :func:`~sparsecourse.coding.sparse_coding_objective`, or ``0.5 ||X - C D||^2 / n`` for
         OMP codes), starting with the initial dictionary.
 
     Returns

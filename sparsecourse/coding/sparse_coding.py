@@ -12,15 +12,15 @@ papers, and of :func:`sklearn.decomposition.sparse_encode`).
 
 Two conventions for the dictionary meet in this chapter, and the functions say which they use:
 
-* :func:`ista` and :func:`fista` (the references that LISTA unrolls) take ``A`` of shape
+* :func:`batch_ista` and :func:`batch_fista` (the references that LISTA unrolls) take ``A`` of shape
   ``(m, n)`` whose **columns** are atoms, so that a signal is ``y ~ A x``; a batch ``Y`` of shape
   ``(batch, m)`` is coded as ``X`` of shape ``(batch, n)`` with ``Y ~ X A^T``.
-* :func:`sparse_encode`, :func:`lasso_objective` and the dictionary learners of
+* :func:`sparse_encode`, :func:`sparse_coding_objective` and the dictionary learners of
   :mod:`sparsecourse.coding.dictionary` follow scikit-learn: ``dictionary`` of shape
   ``(n_atoms, n_features)`` whose **rows** are atoms, ``X ~ codes @ dictionary``. The two meet
   through ``A = dictionary.T``.
 
-Reference implementations: :func:`soft_threshold`, :func:`ista`, :func:`fista` (torch,
+Reference implementations: :func:`soft_threshold`, :func:`batch_ista`, :func:`batch_fista` (torch,
 batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` runs
 working-set coordinate descent with feature-sign steps on the Gram matrix for every signal in
 compiled loops (numba, optionally one signal per thread), and reaches the optimum to machine
@@ -29,20 +29,19 @@ precision; its ``"omp"`` mode is Batch-OMP, used by K-SVD.
 
 from __future__ import annotations
 
-import numbers
-
 import numba as nb
 import numpy as np
 import torch
 
 from .._validation import as_float_array, check_int, check_positive
+from ..regression import soft_threshold
 from ._kernels import cd_batch, cd_batch_serial, omp_batch, omp_batch_serial
 
 __all__ = [
     "soft_threshold",
-    "ista",
-    "fista",
-    "lasso_objective",
+    "batch_ista",
+    "batch_fista",
+    "sparse_coding_objective",
     "sparse_encode",
 ]
 
@@ -77,7 +76,7 @@ def _to_tensor(x, name: str, dtype=None, device=None) -> torch.Tensor:
 
 
 def _check_problem(Y, A, lam, n_iter, step, x0):
-    """Validate the arguments of :func:`ista` / :func:`fista` and return torch versions."""
+    """Validate the arguments of :func:`batch_ista` / :func:`batch_fista`; torch versions."""
     Y = _to_tensor(Y, "Y")
     A = _to_tensor(A, "A", dtype=Y.dtype, device=Y.device)
     if A.ndim != 2:
@@ -118,52 +117,15 @@ def _check_problem(Y, A, lam, n_iter, step, x0):
 # Reference solvers (torch)
 # ------------------------------------------------------------------------------------------
 
-def soft_threshold(x, tau):
-    r"""Soft thresholding, the proximal operator of ``tau * ||.||_1``, for torch tensors.
-
-    .. math::
-
-        \mathrm{ST}_\tau(x) = \operatorname{sign}(x) \max(|x| - \tau, 0) .
-
-    Same semantics as :func:`sparsecourse.regression.soft_threshold`, but it stays in torch
-    (any device, any float dtype) and is differentiable almost everywhere, which is what the
-    unrolled networks of this chapter need.
-
-    Parameters
-    ----------
-    x : torch.Tensor or array-like
-    tau : float or torch.Tensor, >= 0
-        Threshold, broadcast against ``x`` (e.g. one threshold per atom).
-
-    Returns
-    -------
-    torch.Tensor
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sparsecourse.coding import soft_threshold
-    >>> soft_threshold(torch.tensor([-3.0, -0.5, 0.2, 2.0]), 1.0)
-    tensor([-2., -0.,  0.,  1.])
-    """
-    x = _to_tensor(x, "x")
-    if isinstance(tau, torch.Tensor):
-        if (tau < 0).any():
-            raise ValueError("tau must be >= 0")
-    else:
-        if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-            raise TypeError(f"tau must be a real number or a tensor, got {type(tau).__name__}")
-        if tau < 0:
-            raise ValueError(f"tau must be >= 0, got {tau}")
-    return torch.sign(x) * torch.clamp(torch.abs(x) - tau, min=0)
-
-
-def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
-         return_iterates: bool = False):
+def batch_ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
+               return_iterates: bool = False):
     r"""ISTA for a batch of sparse coding problems (torch reference implementation).
 
     Each row ``y`` of ``Y`` is coded by minimising ``0.5 ||y - A x||^2 + lam ||x||_1``
-    with the iterative shrinkage-thresholding algorithm: a gradient step on the quadratic
+    (*unscaled*: no ``1/n``, the convention of the sparse coding and LISTA papers; for
+    scikit-learn's ``1/(2n)`` scaling with ``alpha`` on one regression problem see
+    :func:`sparsecourse.regression.ista`) with the iterative shrinkage-thresholding algorithm:
+    a gradient step on the quadratic
     followed by soft thresholding,
 
     .. math::
@@ -201,17 +163,18 @@ def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=N
 
     See Also
     --------
-    fista : the accelerated version.
+    batch_fista : the accelerated version.
     sparse_encode : the fast CPU solver (NumPy in and out, scikit-learn's dictionary layout).
 
     Examples
     --------
     >>> import torch
-    >>> from sparsecourse.coding import ista
+    >>> from sparsecourse.coding import batch_ista
     >>> A = torch.eye(3, dtype=torch.float64)
-    >>> ista(torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64), A, 0.75, n_iter=10).tolist()
+    >>> Y = torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64)
+    >>> batch_ista(Y, A, 0.75, n_iter=10).tolist()
     [[1.25, -0.0, 0.25]]
-    >>> codes, its = ista(torch.randn(5, 3), A.float(), 0.1, n_iter=4, return_iterates=True)
+    >>> codes, its = batch_ista(torch.randn(5, 3), A.float(), 0.1, n_iter=4, return_iterates=True)
     >>> codes.shape, len(its)
     (torch.Size([5, 3]), 4)
     """
@@ -226,9 +189,12 @@ def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=N
     return (x, iterates) if return_iterates else x
 
 
-def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
-          return_iterates: bool = False):
+def batch_fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
+                return_iterates: bool = False):
     r"""FISTA for a batch of sparse coding problems (torch reference implementation).
+
+    The objective is :func:`batch_ista`'s, ``0.5 ||y - A x||^2 + lam ||x||_1`` per row,
+    unscaled (:func:`sparsecourse.regression.fista` is the ``1/(2n)``-scaled regression one).
 
     Beck & Teboulle's accelerated ISTA takes the ISTA step from an extrapolated point ``z``:
 
@@ -245,7 +211,7 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
     Parameters
     ----------
     Y, A, lam, n_iter, step, x0, return_iterates
-        As in :func:`ista`.
+        As in :func:`batch_ista`.
 
     Returns
     -------
@@ -255,12 +221,12 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
     Examples
     --------
     >>> import torch
-    >>> from sparsecourse.coding import fista, ista, lasso_objective
+    >>> from sparsecourse.coding import batch_fista, batch_ista, sparse_coding_objective
     >>> g = torch.Generator().manual_seed(0)
     >>> A = torch.randn(20, 50, generator=g, dtype=torch.float64)
     >>> Y = torch.randn(8, 20, generator=g, dtype=torch.float64)
-    >>> f = lasso_objective(Y, A.T, fista(Y, A, 0.5, n_iter=50), 0.5)
-    >>> i = lasso_objective(Y, A.T, ista(Y, A, 0.5, n_iter=50), 0.5)
+    >>> f = sparse_coding_objective(Y, A.T, batch_fista(Y, A, 0.5, n_iter=50), 0.5)
+    >>> i = sparse_coding_objective(Y, A.T, batch_ista(Y, A, 0.5, n_iter=50), 0.5)
     >>> bool(f < i)
     True
     """
@@ -283,11 +249,14 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
 # Objective
 # ------------------------------------------------------------------------------------------
 
-def lasso_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
+def sparse_coding_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
     r"""The sparse coding objective ``0.5 ||x - c D||^2 + lam ||c||_1`` of each row.
 
+    Unscaled, unlike :func:`sparsecourse.regression.lasso_objective`, which is scikit-learn's
+    ``1/(2n) ||y - X w||^2 + alpha ||w||_1`` of one regression problem.
+
     Uses scikit-learn's layout: ``X ~ codes @ dictionary`` with atoms as rows of
-    ``dictionary``. (For :func:`ista`'s ``A``, whose columns are atoms, pass ``A.T``.)
+    ``dictionary``. (For :func:`batch_ista`'s ``A``, whose columns are atoms, pass ``A.T``.)
 
     Parameters
     ----------
@@ -305,11 +274,11 @@ def lasso_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsecourse.coding import lasso_objective
+    >>> from sparsecourse.coding import sparse_coding_objective
     >>> X = np.array([[1.0, 2.0]]); D = np.eye(2)
-    >>> lasso_objective(X, D, np.zeros((1, 2)), 0.5)   # 0.5 * ||x||^2
+    >>> sparse_coding_objective(X, D, np.zeros((1, 2)), 0.5)   # 0.5 * ||x||^2
     2.5
-    >>> lasso_objective(X, D, X, 0.5)                  # 0.5 * ||x||_1
+    >>> sparse_coding_objective(X, D, X, 0.5)                  # 0.5 * ||x||_1
     1.5
     """
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
@@ -376,7 +345,7 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     lam : float > 0
         Weight of the ``l1`` penalty (``"cd"`` and ``"fista"``).
     algorithm : {"cd", "fista", "omp"}, default "cd"
-        ``"cd"``: the numba coordinate descent above. ``"fista"``: :func:`fista` in torch,
+        ``"cd"``: the numba coordinate descent above. ``"fista"``: :func:`batch_fista` in torch,
         ``max_iter`` iterations, no stopping rule. ``"omp"``: Batch-OMP through the Gram matrix
         (Rubinstein, Zibulevsky & Elad, 2008), the same selections as
         :func:`sparsecourse.regression.omp` for each row.
@@ -403,21 +372,21 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
 
     See Also
     --------
-    ista, fista : the torch references.
-    lasso_objective : the objective these codes minimise.
+    batch_ista, batch_fista : the torch references.
+    sparse_coding_objective : the objective these codes minimise.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.decomposition import sparse_encode as sk_encode
-    >>> from sparsecourse.coding import sparse_encode, lasso_objective
+    >>> from sparsecourse.coding import sparse_encode, sparse_coding_objective
     >>> rng = np.random.default_rng(0)
     >>> D = rng.standard_normal((30, 16)); X = rng.standard_normal((100, 16))
     >>> C = sparse_encode(X, D, 0.5)
     >>> C.shape
     (100, 30)
     >>> S = sk_encode(X, D, algorithm="lasso_lars", alpha=0.5)
-    >>> bool(lasso_objective(X, D, C, 0.5) <= lasso_objective(X, D, S, 0.5) + 1e-10)
+    >>> bool(sparse_coding_objective(X, D, C, 0.5) <= sparse_coding_objective(X, D, S, 0.5) + 1e-10)
     True
     >>> (sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3) != 0).sum(axis=1).max()
     np.int64(3)
@@ -455,7 +424,7 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     if n == 0:
         return C
     if algorithm == "fista":
-        return fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy()
+        return batch_fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy()
     G = D @ D.T
     B = X @ D.T
     xx = np.einsum("ij,ij->i", X, X)

@@ -29,12 +29,14 @@ extrapolation, Anderson acceleration and an exact refinement on the support (see
 
 from __future__ import annotations
 
+import numbers
+import sys
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_int
+from .._validation import as_float_array, check_int
 from ._base import (
     SparseLinearRegressor,
     as_float64,
@@ -73,22 +75,33 @@ def soft_threshold(x, tau):
         \mathrm{ST}_\tau(x) = \operatorname{sign}(x)\,\max(|x| - \tau, 0)
         = \arg\min_z \tfrac12 (z - x)^2 + \tau |z| .
 
+    One function for the whole book: NumPy in, NumPy out (a float for a scalar); a torch tensor
+    ``x`` or ``tau`` in, a torch tensor out, on ``x``'s device and dtype and differentiable
+    almost everywhere, which is what the unrolled networks of chapter 3 need
+    (``sparsecourse.coding.soft_threshold`` is this function).
+
     Parameters
     ----------
-    x : float or array-like
-    tau : float or array-like, >= 0
-        Threshold (broadcast against ``x``).
+    x : float, array-like or torch.Tensor
+    tau : float, array-like or torch.Tensor, >= 0
+        Threshold (broadcast against ``x``, e.g. one threshold per atom).
 
     Returns
     -------
-    float or ndarray
+    float, ndarray or torch.Tensor
 
     Examples
     --------
     >>> from sparsecourse.regression import soft_threshold
     >>> soft_threshold([-3.0, -0.5, 0.2, 2.0], 1.0)
     array([-2., -0.,  0.,  1.])
+    >>> import torch
+    >>> soft_threshold(torch.tensor([-3.0, -0.5, 0.2, 2.0]), 1.0)
+    tensor([-2., -0.,  0.,  1.])
     """
+    torch = sys.modules.get("torch")
+    if torch is not None and (isinstance(x, torch.Tensor) or isinstance(tau, torch.Tensor)):
+        return _soft_threshold_torch(torch, x, tau)
     x = np.asarray(x, dtype=np.float64)
     tau = np.asarray(tau, dtype=np.float64)
     if np.any(tau < 0):
@@ -97,8 +110,30 @@ def soft_threshold(x, tau):
     return out if out.ndim else float(out)
 
 
+def _soft_threshold_torch(torch, x, tau):
+    """:func:`soft_threshold` in torch (``torch`` is the module, already imported)."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.from_numpy(as_float_array(x, "x"))
+    elif not x.is_floating_point():
+        if x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"x must be a real float tensor, got dtype {x.dtype}")
+        x = x.to(torch.float64)
+    if isinstance(tau, torch.Tensor):
+        if (tau < 0).any():
+            raise ValueError("tau must be >= 0")
+    else:
+        if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+            raise TypeError(f"tau must be a real number or a tensor, got {type(tau).__name__}")
+        if tau < 0:
+            raise ValueError(f"tau must be >= 0, got {tau}")
+    return torch.sign(x) * torch.clamp(torch.abs(x) - tau, min=0)
+
+
 def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights=None) -> float:
     r"""The LASSO objective ``1/(2n) ||y - X w - b||^2 + alpha * sum_j omega_j |w_j|``.
+
+    scikit-learn's scaling (``1/(2n)``, ``alpha``). The sparse coding chapter's objective,
+    unscaled with ``lam``, is :func:`sparsecourse.coding.sparse_coding_objective`.
 
     Parameters
     ----------
@@ -250,6 +285,10 @@ def ista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | None
          max_iter: int = 1000, tol: float = 1e-4, return_info: bool = False):
     r"""ISTA, the proximal gradient method for the LASSO (reference implementation).
 
+    The objective is :func:`lasso_objective`'s, scaled by ``1/(2n)`` with scikit-learn's
+    ``alpha``; :func:`sparsecourse.coding.batch_ista` is the unscaled, batched torch version of
+    the sparse coding chapter.
+
     With ``f(w) = ||y - Xw||^2 / (2n)``, whose gradient ``-X^T (y - Xw) / n`` is
     ``L = ||X||_2^2 / n``-Lipschitz, each iteration is a gradient step followed by the proximal
     operator of the penalty, a soft-thresholding:
@@ -318,6 +357,9 @@ def fista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | Non
           restart: bool = True, max_iter: int = 1000, tol: float = 1e-4,
           return_info: bool = False):
     r"""FISTA, accelerated proximal gradient, with adaptive restart (reference implementation).
+
+    Same ``1/(2n)``-scaled objective as :func:`ista` (:func:`sparsecourse.coding.batch_fista`
+    is the unscaled, batched torch version).
 
     Beck & Teboulle's FISTA takes the ISTA step from an extrapolated point ``z``:
 
