@@ -4,8 +4,9 @@ After each epoch, SET removes the fraction ``drop_fraction`` (the paper's ``zeta
 stored weights with the smallest magnitude and adds the same number of new connections at
 positions drawn uniformly at random among the empty ones (Mocanu et al., 2018). The number of
 weights, and so the cost of every product, stays constant, while the topology adapts to the data.
-Here the update works directly on the CSR arrays of a :class:`~sparsecourse.sparse_nn.SparseLinear`: no dense matrix is formed
-(only a boolean occupancy vector when the free positions are enumerated).
+Here the update works directly on the CSR arrays of a
+:class:`~sparsecourse.sparse_nn.SparseLinear`: no dense matrix is formed (only a boolean occupancy
+vector when the free positions are enumerated).
 """
 
 from __future__ import annotations
