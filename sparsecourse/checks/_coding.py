@@ -23,7 +23,7 @@ def _call(fn, args, desc):
         return np.asarray(out, dtype=float), None
     except (TypeError, ValueError):
         return None, fail(f"on {desc} your function should return numbers, "
-                           f"got {type(out).__name__}")
+                          f"got {type(out).__name__}")
 
 
 def check_ista_step(fn: Callable) -> CheckResult:
@@ -67,7 +67,7 @@ def check_ista_step(fn: Callable) -> CheckResult:
             want = X0 - t * (X0 @ A.T - Y) @ A
         if got.shape != want.shape:
             return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(batch, n_atoms)")
+                        "(batch, n_atoms)")
         if np.allclose(got, want, atol=1e-10):
             continue
         V = X0 - t * (X0 @ A.T - Y) @ A
@@ -76,11 +76,11 @@ def check_ista_step(fn: Callable) -> CheckResult:
         wrong_sign = X0 - t * (Y - X0 @ A.T) @ A
         if np.allclose(got, np.sign(wrong_sign) * np.maximum(np.abs(wrong_sign) - t * lam, 0)):
             return fail(f"on {desc}: the gradient of 0.5||y - A x||^2 is A^T (A x - y); "
-                         "you stepped uphill")
+                        "you stepped uphill")
         if np.allclose(got, np.sign(V) * np.maximum(np.abs(V) - lam, 0), atol=1e-10):
             return fail(f"on {desc}: the threshold is step * lam, not lam")
         return fail(f"on {desc} the result differs from ISTA's step "
-                     f"(max abs. error {np.max(np.abs(got - want)):.3g})")
+                    f"(max abs. error {np.max(np.abs(got - want)):.3g})")
     return ok("Correct! That is one ISTA iteration for the whole batch.")
 
 
@@ -114,17 +114,17 @@ def check_mod_update(fn: Callable) -> CheckResult:
     want = mod_update(X, C)
     if got.shape != want.shape:
         return fail(f"the dictionary has shape {got.shape}, expected {want.shape} "
-                     "(n_atoms, n_features): atoms are rows")
+                    "(n_atoms, n_features): atoms are rows")
     if np.allclose(got, want, atol=1e-8):
         return ok("Correct! The least-squares dictionary, normalised atom by atom.")
     raw = np.linalg.lstsq(C, X, rcond=None)[0]
     if np.allclose(got, raw, atol=1e-8):
         return fail("that is the least-squares dictionary, but the atoms must be scaled to "
-                     "unit norm")
+                    "unit norm")
     if np.allclose(np.abs(np.sum(got * want, axis=1)), 1, atol=1e-8):
         return fail("some atoms have the wrong sign: scale by the norm, not its negative")
     return fail(f"the dictionary differs from MOD's (max abs. error "
-                 f"{np.max(np.abs(got - want)):.3g})")
+                f"{np.max(np.abs(got - want)):.3g})")
 
 
 def check_psnr(fn: Callable) -> CheckResult:
@@ -160,7 +160,7 @@ def check_psnr(fn: Callable) -> CheckResult:
         mse = np.mean((ref - est) ** 2)
         if np.isclose(got, 20 * np.log10(1 / mse)) or np.isclose(got, 5 * np.log10(1 / mse)):
             return fail(f"on {desc}: PSNR is 10 log10(peak^2 / MSE), with the MSE itself "
-                         "(not its square or square root)")
+                        "(not its square or square root)")
         if np.isclose(got, -want):
             return fail(f"on {desc}: the ratio is peak^2 / MSE, not MSE / peak^2")
         return fail(f"on {desc} you got {float(got):.4g} dB, expected {want:.4g} dB")

@@ -61,5 +61,5 @@ def check_close(answer, expected, *, name: str = "answer", rtol: float = 1e-6,
         return ok(f"{name} is correct.")
     err = np.max(np.abs(a - e))
     return fail(f"{name} differs from the expected value (max abs. error {err:.3g}); "
-                 f"expected {np.round(e, 6).tolist() if e.size <= 8 else 'an array'}")
+                f"expected {np.round(e, 6).tolist() if e.size <= 8 else 'an array'}")
 

@@ -57,7 +57,7 @@ def check_spmv(fn: Callable) -> CheckResult:
         want = A @ x
         if y.shape != want.shape:
             return fail(f"on {desc} the result has shape {y.shape}, expected {want.shape} "
-                         "(one entry per row: len(indptr) - 1)")
+                        "(one entry per row: len(indptr) - 1)")
         if not np.allclose(y, want, rtol=1e-10, atol=1e-12):
             rows = np.flatnonzero(~np.isclose(y, want, rtol=1e-10, atol=1e-12))
             got, exp = y[rows[:3]].round(4).tolist(), want[rows[:3]].round(4).tolist()
@@ -96,7 +96,7 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
             indptr, indices, data = (np.asarray(a) for a in out)
         except Exception as exc:  # noqa: BLE001
             return fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
-                         "it should return the three arrays (indptr, indices, data)")
+                        "it should return the three arrays (indptr, indices, data)")
         ref = sp.csr_array(M)
         for nm, got, want in (("indptr", indptr, ref.indptr), ("indices", indices, ref.indices),
                               ("data", data, ref.data)):
@@ -106,7 +106,7 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
                         "indices": "the column of each stored value, row by row, sorted",
                         "data": "the non-zero values, row by row, left to right"}[nm]
                 return fail(f"on {desc} {nm} is {got.tolist()[:12]}, expected "
-                             f"{want.tolist()[:12]}. Hint: {hint}.")
+                            f"{want.tolist()[:12]}. Hint: {hint}.")
     return ok("your conversion produces scipy's canonical CSR arrays.")
 
 
@@ -135,4 +135,4 @@ def check_crossover_density(answer, *, value_bytes: int = 4, index_bytes: int = 
     if np.isclose(a, 1 / (value_bytes + index_bytes)):
         return fail("count bytes, not entries: each stored value costs value + index bytes")
     return fail(f"{a:.3g} is not it. Write the bytes moved by each kernel as a function of the "
-                 "density d and solve for the d where they are equal.")
+                "density d and solve for the d where they are equal.")

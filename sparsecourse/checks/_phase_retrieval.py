@@ -55,7 +55,7 @@ def check_relative_error(fn: Callable) -> CheckResult:
             got = float(out)
         except (TypeError, ValueError):
             return fail(f"on {desc} your function should return a number, "
-                         f"got {type(out).__name__}")
+                        f"got {type(out).__name__}")
         want = relative_error(xh, xt)
         if not np.isclose(got, want, rtol=1e-9, atol=1e-12):
             plain = np.linalg.norm(xh - xt) / np.linalg.norm(xt)
@@ -67,7 +67,7 @@ def check_relative_error(fn: Callable) -> CheckResult:
                 hint = "min(||x_hat - x||, ||x_hat + x||) / ||x||"
             return fail(f"on {desc} you returned {got:.6g}, expected {want:.6g}. Hint: {hint}.")
     return ok("your relative error handles the global sign and matches "
-               "sparsecourse.phase_retrieval.relative_error.")
+              "sparsecourse.phase_retrieval.relative_error.")
 
 
 def check_sparse_spectral_init(fn: Callable) -> CheckResult:
@@ -101,21 +101,21 @@ def check_sparse_spectral_init(fn: Callable) -> CheckResult:
         S_got, S_want = set(np.flatnonzero(got)), set(np.flatnonzero(want))
         if S_got != S_want:
             return fail(f"on {desc} your support is {sorted(S_got)[:10]}, expected "
-                         f"{sorted(S_want)[:10]}: keep the s largest marginals "
-                         "(1/m) sum_i y_i A_ij^2")
+                        f"{sorted(S_want)[:10]}: keep the s largest marginals "
+                        "(1/m) sum_i y_i A_ij^2")
         if np.isclose(np.linalg.norm(got), 1.0) and not np.isclose(np.linalg.norm(want), 1.0):
             return fail(f"on {desc} your estimate has unit norm: scale it by sqrt(mean(y)), "
-                         "the estimate of ||x||")
+                        "the estimate of ||x||")
         u, v = got / max(np.linalg.norm(got), 1e-300), want / np.linalg.norm(want)
         if min(np.linalg.norm(u - v), np.linalg.norm(u + v)) > 1e-6:
             return fail(f"on {desc} the direction differs from the top eigenvector of "
-                         "(1/m) A_S^T diag(y) A_S")
+                        "(1/m) A_S^T diag(y) A_S")
         # the package divides mean(y) by the mean squared entry of A (about 1 here)
         if not np.isclose(np.linalg.norm(got), np.linalg.norm(want), rtol=0.05):
             return fail(f"on {desc} your estimate has norm {np.linalg.norm(got):.4g}; scale "
-                         f"it to sqrt(mean(y)) = {np.sqrt(y.mean()):.4g}")
+                        f"it to sqrt(mean(y)) = {np.sqrt(y.mean()):.4g}")
     return ok("your sparse spectral initialisation matches the package's (support, direction "
-               "and scale).")
+              "and scale).")
 
 
 def check_newton_ht_step(fn: Callable) -> CheckResult:
@@ -151,13 +151,13 @@ def check_newton_ht_step(fn: Callable) -> CheckResult:
             want = newton_ht(A, y, s, x0=x, max_iter=1, tol=0.0).x
             if got.shape != want.shape:
                 return fail(f"on {desc} the result has shape {got.shape}, expected "
-                             f"{want.shape}")
+                            f"{want.shape}")
             if set(np.flatnonzero(got)) != set(np.flatnonzero(want)):
                 return fail(f"on {desc} your new support differs: take the s largest "
-                             "entries of x - 0.95 * (1/m) A^T (Ax - sqrt(y) sign(Ax))")
+                            "entries of x - 0.95 * (1/m) A^T (Ax - sqrt(y) sign(Ax))")
             if not np.allclose(got, want, rtol=1e-6, atol=1e-9):
                 return fail(f"on {desc} the values on the support differ: solve "
-                             "H_TT d = H_TR x_R - g_T with H = (1/m) A^T diag(3(Ax)^2 - y) A "
-                             "and g = (1/m) A^T(((Ax)^2 - y) Ax), R the dropped indices")
+                            "H_TT d = H_TR x_R - g_T with H = (1/m) A^T diag(3(Ax)^2 - y) A "
+                            "and g = (1/m) A^T(((Ax)^2 - y) Ax), R the dropped indices")
     return ok("your Newton hard-thresholding step matches the package's, including the "
-               "correction for dropped indices.")
+              "correction for dropped indices.")

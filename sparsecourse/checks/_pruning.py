@@ -30,10 +30,10 @@ def _as_bool_masks(out, names, desc):
 
     if not isinstance(out, dict):
         return None, fail(f"on {desc} your function should return a dict name -> mask, got "
-                           f"{type(out).__name__}")
+                          f"{type(out).__name__}")
     if set(out) != set(names):
         return None, fail(f"on {desc} the returned masks have keys {sorted(out)}, expected "
-                           f"{sorted(names)} (one mask per weight)")
+                          f"{sorted(names)} (one mask per weight)")
     res = {}
     for k in names:
         try:
@@ -87,7 +87,7 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
         for k, w in weights.items():
             if got[k].shape != w.shape:
                 return fail(f"on {desc} mask {k!r} has shape {tuple(got[k].shape)}, expected "
-                             f"{tuple(w.shape)}")
+                            f"{tuple(w.shape)}")
         want = masks_from_scores({k: w.abs() for k, w in weights.items()}, s)
         if all(torch.equal(got[k], want[k]) for k in weights):
             continue
@@ -106,7 +106,7 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
             hint = "rank by the absolute value |w|, not by w itself"
         return fail(f"on {desc} the mask differs from global magnitude pruning. Hint: {hint}.")
     return ok("your global magnitude pruning keeps exactly the largest weights of the whole "
-               "network, across layers of different scales.")
+              "network, across layers of different scales.")
 
 
 def check_erk_densities(fn: Callable) -> CheckResult:
@@ -158,10 +158,10 @@ def check_erk_densities(fn: Callable) -> CheckResult:
         else:
             hint = "the density of a layer is proportional to sum(shape) / prod(shape)"
         return fail(f"on {desc} you returned "
-                     f"{ {k: round(v, 4) for k, v in got.items()} }, expected "
-                     f"{ {k: round(v, 4) for k, v in want.items()} }. Hint: {hint}.")
+                    f"{ {k: round(v, 4) for k, v in got.items()} }, expected "
+                    f"{ {k: round(v, 4) for k, v in want.items()} }. Hint: {hint}.")
     return ok("your ERK densities match sparsecourse.pruning.erk_densities, including the "
-               "layers capped at density 1 and convolution kernels.")
+              "layers capped at density 1 and convolution kernels.")
 
 
 def check_cubic_schedule(fn: Callable) -> CheckResult:
@@ -207,7 +207,7 @@ def check_cubic_schedule(fn: Callable) -> CheckResult:
                 hint = "s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0))^3"
             return fail(f"at {desc} you returned {got:.6g}, expected {want:.6g}. Hint: {hint}.")
     return ok("your schedule matches the cubic schedule of Zhu & Gupta before, during and after "
-               "the pruning window.")
+              "the pruning window.")
 
 
 def check_ticket_recall(fn: Callable) -> CheckResult:

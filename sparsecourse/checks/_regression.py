@@ -17,7 +17,7 @@ def _as_result_array(out, desc: str, what: str):
         return np.asarray(out, dtype=float), None
     except (TypeError, ValueError):
         return None, fail(f"on {desc} your function should return {what}, "
-                           f"got {type(out).__name__}")
+                          f"got {type(out).__name__}")
 
 
 def check_soft_threshold(fn: Callable) -> CheckResult:
@@ -63,7 +63,7 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
         want = np.asarray(soft_threshold(x, tau), dtype=float)
         if got.shape != want.shape:
             return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(one output per entry of x)")
+                        "(one output per entry of x)")
         if not np.all(np.isfinite(got)):
             return fail(f"on {desc} the result contains NaN or infinity")
         if np.allclose(got, want, rtol=1e-12, atol=1e-12):
@@ -80,9 +80,9 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
         else:
             hint = "soft thresholding is sign(x) * max(|x| - tau, 0)"
         return fail(f"on {desc} you returned {np.round(got, 4).tolist()}, expected "
-                     f"{np.round(want, 4).tolist()}. Hint: {hint}.")
+                    f"{np.round(want, 4).tolist()}. Hint: {hint}.")
     return ok("your soft thresholding matches sparsecourse.regression.soft_threshold, "
-               "including at the threshold and with per-entry thresholds.")
+              "including at the threshold and with per-entry thresholds.")
 
 
 def _cd_cases():
@@ -169,7 +169,7 @@ def check_cd_sweep(fn: Callable) -> CheckResult:
         want = lasso_cd_reference(X, y, alpha, coef_init=w0, max_iter=1, tol=0.0)
         if got.shape != want.shape:
             return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(one coefficient per column of X)")
+                        "(one coefficient per column of X)")
         if not np.all(np.isfinite(got)):
             hint = (" A column of zeros has ||x_j||^2 = 0: skip it (its coefficient stays "
                     "where it is)." if "zeros" in desc else "")
@@ -188,9 +188,9 @@ def check_cd_sweep(fn: Callable) -> CheckResult:
                     "n alpha / ||x_j||^2), with r = y - X w kept up to date")
         err = np.max(np.abs(got - want))
         return fail(f"on {desc} your w differs from one epoch of lasso_cd_reference "
-                     f"(max abs. error {err:.3g}). Hint: {hint}.")
+                    f"(max abs. error {err:.3g}). Hint: {hint}.")
     return ok("your sweep matches one epoch of lasso_cd_reference, including a warm start, "
-               "alpha above alpha_max and a column of zeros.")
+              "alpha above alpha_max and a column of zeros.")
 
 
 def check_omp_step(fn: Callable) -> CheckResult:
@@ -248,7 +248,7 @@ def check_omp_step(fn: Callable) -> CheckResult:
                 j = int(j)
             except Exception as exc:  # noqa: BLE001
                 return fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
-                             "it should return the pair (j, coef)")
+                            "it should return the pair (j, coef)")
             got, bad = _as_result_array(coef, desc, "coef, a vector of length p")
             if bad is not None:
                 return bad
@@ -272,7 +272,7 @@ def check_omp_step(fn: Callable) -> CheckResult:
             want = omp_reference(X, y, k + 1)
             if got.shape != want.shape:
                 return fail(f"on {desc} coef has shape {got.shape}, expected {want.shape} "
-                             "(the full coefficient vector, zeros off the support)")
+                            "(the full coefficient vector, zeros off the support)")
             if not np.allclose(got, want, rtol=1e-8, atol=1e-10):
                 prev = omp_reference(X, y, k) if k else np.zeros(X.shape[1])
                 mp = prev.copy()
@@ -286,6 +286,6 @@ def check_omp_step(fn: Callable) -> CheckResult:
                             "elsewhere")
                 err = np.max(np.abs(got - want))
                 return fail(f"on {desc} the selection is right but coef is off (max abs. "
-                             f"error {err:.3g}). Hint: {hint}.")
+                            f"error {err:.3g}). Hint: {hint}.")
     return ok("your OMP step selects the same indices as omp_reference and refits the same "
-               "least-squares coefficients, from an empty support onwards.")
+              "least-squares coefficients, from an empty support onwards.")

@@ -67,14 +67,8 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     >>> csr_spmv(A, np.array([1.0, 1.0, 1.0]))
     array([3., 0., 3.])
     """
-    A = as_csr(A, "A", check_finite=False)
-    x = as_float_array(x, "x", ndim=1, check_finite=False)
-    m, n = A.shape
-    if x.shape[0] != n:
-        raise ValueError(f"x must have length A.shape[1] = {n}, got shape {x.shape}")
-    dtype = result_float_dtype(A.dtype, x.dtype, name="A and x")
-    A = as_csr(A, "A", dtype=dtype, check_finite=False)
-    x = as_float_array(x, "x", dtype=dtype, check_finite=check_finite)
+    A, x, dtype = _operands(A, x, "x", check_finite)
+    m = A.shape[0]
     if out is None:
         out = np.empty(m, dtype=dtype)
     elif not (isinstance(out, np.ndarray) and out.shape == (m,) and out.dtype == dtype
@@ -85,6 +79,19 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         if check_finite:
             _check_result(out, A, "csr_spmv")
     return out
+
+
+def _operands(A, B, name: str, check_finite: bool):
+    """``A`` in CSR and the dense operand ``B`` (``x`` or ``X``), both in the result dtype."""
+    A = as_csr(A, "A", check_finite=False)
+    B = as_float_array(B, name, ndim=1 if name == "x" else 2, check_finite=False)
+    k = A.shape[1]
+    if B.shape[0] != k:
+        need = f"length A.shape[1] = {k}" if B.ndim == 1 else f"A.shape[1] = {k} rows"
+        raise ValueError(f"{name} must have {need}, got shape {B.shape}")
+    dtype = result_float_dtype(A.dtype, B.dtype, name=f"A and {name}")
+    A = as_csr(A, "A", dtype=dtype, check_finite=False)
+    return A, as_float_array(B, name, dtype=dtype, check_finite=check_finite), dtype
 
 
 def _check_result(out: np.ndarray, A, fn: str) -> None:
@@ -129,14 +136,8 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
     array([[11.],
            [22.]])
     """
-    A = as_csr(A, "A", check_finite=False)
-    X = as_float_array(X, "X", ndim=2, check_finite=False)
-    m, k = A.shape
-    if X.shape[0] != k:
-        raise ValueError(f"X must have A.shape[1] = {k} rows, got shape {X.shape}")
-    dtype = result_float_dtype(A.dtype, X.dtype, name="A and X")
-    A = as_csr(A, "A", dtype=dtype, check_finite=False)
-    X = as_float_array(X, "X", dtype=dtype, check_finite=check_finite)
+    A, X, dtype = _operands(A, X, "X", check_finite)
+    m = A.shape[0]
     if bias is None:
         b = np.empty(0, dtype=dtype)
     else:

@@ -56,6 +56,15 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return check_positive(alpha, name, strict=True)
 
 
+def objective_args(X, y, coef, alpha, weights, intercept=0.0):
+    """The checked arguments of an objective: ``(X, y, w, alpha, omega, r)``, ``r = y - Xw - b``."""
+    X, y = check_Xy(X, y)
+    alpha = check_alpha(alpha)
+    w = check_coef_init(coef, X.shape[1], "coef")
+    om = check_weights(weights, X.shape[1])
+    return X, y, w, alpha, om, y - X @ w - intercept
+
+
 def check_weights(weights, n_features: int, name: str = "weights") -> np.ndarray:
     """Penalty weights: ``None`` (all ones) or a vector of ``n_features`` finite numbers > 0."""
     if weights is None:

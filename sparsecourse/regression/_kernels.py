@@ -595,15 +595,6 @@ def lasso_ws(Xt, y, alpha: float, weights, beta, *, tol: float, max_iter: int = 
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _col_dot_any(X, j, v):  # pragma: no cover - compiled
-    """x_j^T v for a 2-D X in any memory layout."""
-    s = 0.0
-    for i in range(v.shape[0]):
-        s += X[i, j] * v[i]
-    return s
-
-
-@nb.njit(cache=True, fastmath=_FM)
 def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no cover
     """Orthogonal matching pursuit with an incremental Cholesky factor, all compiled.
 
@@ -617,6 +608,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
     2 = the next column is (numerically) in the span of the selected ones.
     """
     n, p = X.shape
+    XT = X.T  # column j of X is row j of XT, in any memory layout
     eps = np.finfo(np.float64).eps
     use32 = X32t.shape[0] == p
     L = np.zeros((k_max, k_max))
@@ -658,14 +650,14 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
                 for jj in range(p):  # candidates in increasing order: ties go to the first
                     if c32[jj] + coef_bound[jj] * rnorm + abs_bound * (1.0 + rnorm) \
                             >= best_lower:
-                        cc = abs(_col_dot_any(X, jj, r))
+                        cc = abs(_col_dot(XT, jj, r))
                         if cc > cj:
                             cj = cc
                             j = jj
         if not use32:
             for jj in range(p):
                 if not selected[jj]:
-                    cc = abs(_col_dot_any(X, jj, r))
+                    cc = abs(_col_dot(XT, jj, r))
                     if cc > cj:
                         cj = cc
                         j = jj

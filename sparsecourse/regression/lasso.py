@@ -46,6 +46,7 @@ from ._base import (
     check_weights,
     check_Xy,
     lipschitz_constant,
+    objective_args,
 )
 from ._kernels import lasso_ws, transposed
 
@@ -157,11 +158,7 @@ def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights
     >>> lasso_objective(X, y, np.zeros(2), 0.5)   # ||y||^2 / (2n)
     1.25
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(r @ r / (2 * X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 

@@ -47,6 +47,7 @@ from ._base import (
     check_tol,
     check_weights,
     check_Xy,
+    objective_args,
 )
 from ._kernels import lasso_ws, transposed
 
@@ -71,11 +72,7 @@ def sqrt_lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0,
     >>> sqrt_lasso_objective(np.eye(4), np.ones(4), np.zeros(4), 0.1)
     1.0
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(np.linalg.norm(r) / np.sqrt(X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 
@@ -235,11 +232,7 @@ def lad_lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0,
     >>> lad_lasso_objective(np.eye(4), np.ones(4), np.zeros(4), 0.1)
     1.0
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(np.abs(r).sum() / X.shape[0] + alpha * np.sum(om * np.abs(w)))
 
 
