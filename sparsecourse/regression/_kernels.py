@@ -284,6 +284,17 @@ def _dual_scale(Xt, v, lam, feats, n_feats, xtv):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, fastmath=_FM)
+def _keep_better_dual(y, v, scale, best, theta):  # pragma: no cover - compiled
+    """``theta = scale v`` if that dual point beats the value ``best``; the better value."""
+    d = _dual_value(y, v, scale)
+    if d > best:
+        for i in range(v.shape[0]):
+            theta[i] = scale * v[i]
+        return d
+    return best
+
+
+@nb.njit(cache=True, fastmath=_FM)
 def _primal_value(r, beta, lam, feats, n_feats):  # pragma: no cover - compiled
     """P = ||r||^2 / 2 + sum_k lambda_j |beta_j| over ``j = feats[k]`` (the others are zero)."""
     f = 0.5 * _dot(r, r)
@@ -532,22 +543,14 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
                         refined = True  # once per support and sign pattern
                         _feature_sign_refine(Xt, y, lam, beta, r, S_prev[:m].copy(), 2 * m + 10)
                 scale = _dual_scale(Xt, r, lam, ws, ws_size, xtv)
-                d_in = _dual_value(y, r, scale)
-                if d_in > best_dual_in:
-                    best_dual_in = d_in
-                    for i in range(n):
-                        theta_in[i] = scale * r[i]
-                    have_theta_in = True
+                best_dual_in = _keep_better_dual(y, r, scale, best_dual_in, theta_in)
                 if dual_extrapolation:
                     n_r = _push(R_hist, n_r, r, K)
                     if n_r == K + 1 and _extrapolate(R_hist, K, theta_acc):
                         scale = _dual_scale(Xt, theta_acc, lam, ws, ws_size, xtv)
-                        d_acc = _dual_value(y, theta_acc, scale)
-                        if d_acc > best_dual_in:
-                            best_dual_in = d_acc
-                            for i in range(n):
-                                theta_in[i] = scale * theta_acc[i]
-                            have_theta_in = True
+                        best_dual_in = _keep_better_dual(y, theta_acc, scale, best_dual_in,
+                                                         theta_in)
+                have_theta_in = have_theta_in or best_dual_in > -np.inf
                 if _primal_value(r, beta, lam, ws, ws_size) - best_dual_in < tol_in:
                     break
 
