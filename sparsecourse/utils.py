@@ -9,7 +9,7 @@ the same input, after warm-up (so JIT compilation is excluded), median of repeat
   calls of each per round in a rotating order, so that a change of machine load hits them alike;
 * :func:`rotation` and :func:`rotation_copies` -- enough copies of an input that a repeat does not
   find the previous repeat's data in the last-level cache (:func:`llc_bytes`);
-* :func:`memory_bandwidth` -- the ceiling of memory-bound kernels (:func:`stream_read` is its
+* :func:`memory_bandwidth` -- the ceiling of memory-bound kernels (``stream_read`` is its
   read probe), and :func:`crossover_density`, where a sparse kernel starts to beat a dense one.
 
 The scripts in ``benchmarks/`` and the notebooks time with these functions and nothing else.
@@ -40,9 +40,9 @@ __all__ = [
     "rotation_copies",
     "rotation",
     "memory_bandwidth",
-    "stream_read",
     "crossover_density",
 ]
+# ``stream_read`` (the read-bandwidth probe) is a numba dispatcher: public, but not in __all__.
 
 
 def set_seed(seed: int) -> None:

@@ -121,8 +121,8 @@ def dense_to_device(x, name: str, ndim: int, device: torch.device, *,
     """A real ``ndim``-D array or tensor as a contiguous float32 tensor on ``device``.
 
     A tensor holding NaN or infinity raises :class:`ValueError` when ``check_finite`` (the check
-    synchronizes with the GPU); array-likes are checked by
-    :func:`sparsecourse._validation.as_float_array`.
+    synchronizes with the GPU); array-likes are checked by ``as_float_array`` of
+    ``sparsecourse._validation``.
     """
     if isinstance(x, torch.Tensor):
         if torch.is_complex(x) or x.dtype == torch.bool or not x.is_floating_point():

@@ -47,7 +47,8 @@ def hard_threshold(x, k: int) -> np.ndarray:
 
     This is the Euclidean projection onto ``{w : ||w||_0 <= k}`` (:math:`H_k`), used by the
     thresholding solvers here and in :mod:`sparsecourse.phase_retrieval`. Ties are broken by
-    index (the first ones are kept, see :func:`top_k`), so the result is deterministic.
+    index (the first ones are kept, see ``top_k`` in this module), so the result is
+    deterministic.
 
     Parameters
     ----------

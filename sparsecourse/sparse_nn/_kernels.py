@@ -17,7 +17,7 @@ then every inner loop runs over the batch, contiguously, and vectorises.
 
 * forward, row ``i`` of ``Y^T``: ``Y^T[i] = b_i + sum_p w_p X^T[j_p]``, one contiguous *axpy* of
   length ``batch`` per stored weight; rows are independent, so ``prange`` splits them over cores.
-  This is chapter 0's CSR SpMM, :func:`sparsecourse.kernels.spmm_kernel`, with a bias: the
+  This is chapter 0's CSR SpMM, ``sparsecourse.kernels.spmm_kernel``, with a bias: the
   layer uses it as it is.
 * SDDMM, stored weight ``p = (i, j)``: ``dw_p = <dY^T[i], X^T[j]>``, one contiguous dot product;
   the rows ``i`` again go to different cores, and the bias gradient (the sum of ``dY^T[i]``) comes
@@ -224,7 +224,7 @@ sgd_momentum_kernel_serial = nb.njit(cache=True, nogil=True)(_sgd_momentum_kerne
 def forward_kernel(indptr, indices, data, XT, bias, YT):
     """YT = W @ XT + bias[:, None] for W in CSR (feature-major); YT (out, batch) is overwritten.
 
-    This is chapter 0's SpMM, :func:`sparsecourse.kernels.spmm_kernel`, with a bias (an empty
+    This is chapter 0's SpMM, ``sparsecourse.kernels.spmm_kernel``, with a bias (an empty
     ``bias`` means none). Dispatches to the parallel kernel (``prange`` over chunks of rows of
     ``W``) when the product has at least :data:`PARALLEL_MIN_WORK` multiply-adds, else to the
     same loop on one thread.
