@@ -296,9 +296,9 @@ def interleaved(
 
     first = {}
     for name in fns:
+        if settle_s and warmup:
+            time.sleep(settle_s)
         for _ in range(warmup):
-            if settle_s:
-                time.sleep(settle_s)
             first[name] = call(name)
     slow = [n for n in fns if slow_s is not None and first.get(n, 0.0) > slow_s]
     for name in slow:
