@@ -19,6 +19,14 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 
 @nb.njit(cache=True, fastmath=FASTMATH)
+def _dot(u, v):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * v[i]
+    return s
+
+
+@nb.njit(cache=True, fastmath=FASTMATH)
 def cholesky_inplace(M, s, rel_tol):  # pragma: no cover - compiled
     """Overwrite the lower triangle of ``M[:s, :s]`` with its Cholesky factor ``L``.
 
@@ -103,10 +111,7 @@ def solve_spd(A, b):  # pragma: no cover - compiled
     cholesky_solve_inplace(L, z, K)
     res = np.empty(K)
     for i in range(K):
-        s = b[i]
-        for k in range(K):
-            s -= A[i, k] * z[k]
-        res[i] = s
+        res[i] = b[i] - _dot(A[i], z)
     cholesky_solve_inplace(L, res, K)
     z += res
     for i in range(K):
