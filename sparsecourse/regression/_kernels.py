@@ -54,7 +54,7 @@ import numba as nb
 import numpy as np
 
 from .._linalg import FASTMATH as _FM  # reassociation vectorises the dot products
-from .._linalg import cholesky_solve_inplace, solve_spd
+from .._linalg import cholesky_solve_inplace, dot, solve_spd
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -71,14 +71,6 @@ def _col_axpy(Xt, j, a, v):  # pragma: no cover - compiled
     """v += a * x_j."""
     for i in range(v.shape[0]):
         v[i] += a * Xt[j, i]
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _dot(u, v):  # pragma: no cover - compiled
-    s = 0.0
-    for i in range(u.shape[0]):
-        s += u[i] * v[i]
-    return s
 
 
 @nb.njit(cache=True)
@@ -113,7 +105,7 @@ def _anderson_weights(H, m):  # pragma: no cover - compiled
 @nb.njit(cache=True, fastmath=_FM)
 def _dual_value(y, theta, scale):  # pragma: no cover - compiled
     """D(scale * theta) = scale <y, theta> - scale^2 ||theta||^2 / 2."""
-    return scale * _dot(y, theta) - 0.5 * scale * scale * _dot(theta, theta)
+    return scale * dot(y, theta) - 0.5 * scale * scale * dot(theta, theta)
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -127,7 +119,7 @@ def _gram_rows(A):  # pragma: no cover - compiled
     G = np.empty((m, m))
     for a in range(m):
         for b in range(a, m):
-            v = _dot(A[a], A[b])
+            v = dot(A[a], A[b])
             G[a, b] = v
             G[b, a] = v
     return G
@@ -167,7 +159,7 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
     G0 = _gram_rows(XS)
     c0 = np.empty(m0)
     for a in range(m0):
-        c0[a] = _dot(XS[a], y)
+        c0[a] = dot(XS[a], y)
     act = np.arange(m0)  # positions (in S) of the features still in the support
     m = m0
     u = np.empty(n)
@@ -213,7 +205,7 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
             if not ok:
                 return False
             for a in range(m):
-                d[a] = _dot(XA[a], w) - ls[a]
+                d[a] = dot(XA[a], w) - ls[a]
         # u = X_S d; the objective along beta_S + t d is a piecewise quadratic in t
         u[:] = 0.0
         for a in range(m):
@@ -221,9 +213,9 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
             if da != 0.0:
                 for i in range(n):
                     u[i] += da * XS[act[a], i]
-        rr = _dot(r, r)
-        ru = _dot(r, u)
-        uu = _dot(u, u)
+        rr = dot(r, r)
+        ru = dot(r, u)
+        uu = dot(u, u)
         t_hi = 1.0 if newton else np.inf
         best_t = t_hi
         best_f = _line_objective(x, d, lam_S, rr, ru, uu, 1.0) if newton else np.inf
@@ -297,7 +289,7 @@ def _keep_better_dual(y, v, scale, best, theta):  # pragma: no cover - compiled
 @nb.njit(cache=True, fastmath=_FM)
 def _primal_value(r, beta, lam, feats, n_feats):  # pragma: no cover - compiled
     """P = ||r||^2 / 2 + sum_k lambda_j |beta_j| over ``j = feats[k]`` (the others are zero)."""
-    f = 0.5 * _dot(r, r)
+    f = 0.5 * dot(r, r)
     for k in range(n_feats):
         j = feats[k]
         f += lam[j] * abs(beta[j])
@@ -403,8 +395,8 @@ def _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, res):  #
         return
     _combine(RB_hist, c, K, res)
     _combine(B_hist[:, :ws_size], c, K, coef[:ws_size])
-    p_acc = 0.5 * _dot(res, res)
-    p_cur = 0.5 * _dot(r, r)
+    p_acc = 0.5 * dot(res, res)
+    p_cur = 0.5 * dot(r, r)
     for k in range(ws_size):
         j = ws[k]
         p_acc += lam[j] * abs(coef[k])
@@ -621,7 +613,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
     selected = np.zeros(p, dtype=np.bool_)
     gamma = np.zeros(k_max)
     r = y.copy()
-    ynorm = np.sqrt(_dot(y, y))
+    ynorm = np.sqrt(dot(y, y))
     c32 = np.empty(p)
     r32 = np.empty(n, dtype=np.float32)
     v = np.empty(k_max)
@@ -632,7 +624,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
         j = -1
         cj = -1.0
         if use32:
-            rnorm = np.sqrt(_dot(r, r))
+            rnorm = np.sqrt(dot(r, r))
             for i in range(n):
                 r32[i] = np.float32(r[i])
             best_lower = -np.inf
@@ -681,7 +673,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
             for b in range(a):
                 s -= L[a, b] * v[b]
             v[a] = s / L[a, a]
-        d2 = nj2 - _dot(v[:k], v[:k])
+        d2 = nj2 - dot(v[:k], v[:k])
         if k > 0 and d2 <= eps * nj2 * k:
             status = 2
             break
@@ -690,7 +682,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
         L[k, k] = np.sqrt(d2)
         for i in range(n):
             XS[k, i] = X[i, j]
-        Xty[k] = _dot(XS[k], y)
+        Xty[k] = dot(XS[k], y)
         support[k] = j
         selected[j] = True
         k += 1
@@ -701,6 +693,6 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
             r[i] = y[i]
         for a in range(k):
             _col_axpy(XS, a, -gamma[a], r)
-        if tol_sq >= 0.0 and _dot(r, r) <= tol_sq:
+        if tol_sq >= 0.0 and dot(r, r) <= tol_sq:
             break
     return support[:k].copy(), gamma[:k].copy(), k, status
