@@ -8,11 +8,13 @@ the kernel being measured:
 
 * :func:`parse_args` -- the command line every benchmark accepts (``--quick``);
 * :func:`machine_info` and :func:`thread_info` -- what the numbers were measured on;
-* :func:`rotation_copies` -- how many copies of an input to rotate through so that a repeat does not
-  find the previous repeat's data in the last-level cache;
-* :func:`time_contender` -- warm-up, then a median over a number of repeats fitted to a time budget;
 * :func:`check_agree` -- every contender must compute the same result before it is timed;
-* :func:`print_table` and :func:`write_json` -- the report.
+* :func:`cache_note`, :func:`print_table` and :func:`write_json` -- the report.
+
+The timing itself -- warm-up, interleaved rounds, repeats fitted to a time budget, rotation of
+input copies past the last-level cache, the bandwidth probe -- is :mod:`sparsecourse.utils`, the
+one timing module of the package and the book. ``llc_bytes``, ``rotation_copies`` and
+``time_contender`` are kept here as names for the scripts written against them.
 
 Run as a script, it prints the machine description and exits.
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -30,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecourse.utils import Timing, benchmark, memory_bandwidth
+from sparsecourse.utils import (  # noqa: F401 - llc_bytes, rotation_copies: re-exported
+    Timing,
+    benchmark,
+    llc_bytes,
+    memory_bandwidth,
+    rotation_copies,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MB = 1e6  # sizes are printed in 10^6 bytes, bandwidths in 10^9 bytes per second
@@ -60,22 +67,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def llc_bytes(default: int = 32 * 2**20) -> int:
-    """Size of the last-level cache in bytes, read from sysfs (Linux); ``default`` elsewhere."""
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    best = 0
-    for index in base.glob("index*"):
-        try:
-            if (index / "type").read_text().strip() == "Instruction":
-                continue
-            text = (index / "size").read_text().strip()
-        except OSError:
-            continue
-        unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-        best = max(best, int(text.rstrip("KMG")) * unit)
-    return best or default
 
 
 def thread_info() -> dict:
@@ -183,21 +174,8 @@ def measure_bandwidth(quick: bool = False) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# Inputs larger than the cache
+# Inputs larger than the cache (the rotation itself: sparsecourse.utils.rotation_copies)
 # --------------------------------------------------------------------------------------------
-
-def rotation_copies(bytes_per_copy: int, llc: int, *, factor: float = 2.0, cap: int = 16) -> int:
-    """How many copies of an input to rotate through so that one round exceeds ``factor * llc``.
-
-    Timing the same small input again and again measures the cache, not memory: the second call
-    finds everything the first one loaded. With ``n`` copies used in turn, ``n - 1`` other copies
-    pass through the cache between two uses of one copy. ``cap`` bounds the count for tiny inputs;
-    callers report the cases where the round still fits in the cache.
-    """
-    if bytes_per_copy <= 0:
-        return 1
-    return int(min(cap, max(1, math.ceil(factor * llc / bytes_per_copy))))
-
 
 def cache_note(working_set: int, llc: int) -> str:
     """'' when one rotation is at least twice the LLC, else a short warning for the tables."""
@@ -219,18 +197,13 @@ def time_contender(
     max_repeat: int = 50,
     warmup: int = 2,
 ) -> Timing:
-    """Median-of-repeats timing of ``fn`` rotating through ``inputs``, fitted to a time budget.
+    """:func:`sparsecourse.utils.benchmark` with a time budget (the name the scripts use).
 
-    ``warmup`` untimed calls come first (numba compiles, thread pools wake up, pages are touched),
-    then one probe call tells how long a call takes, and the number of repeats is chosen so that
-    the timed calls take about ``budget_s`` (between ``min_repeat`` and ``max_repeat``). The
-    timed calls continue the rotation where the warm-up stopped.
+    ``warmup`` untimed calls, one probe call, then as many timed calls as take about
+    ``budget_s`` (between ``min_repeat`` and ``max_repeat``), rotating through ``inputs``.
     """
-    inputs = list(inputs)
-    probe = benchmark(fn, warmup=warmup, repeat=1, inputs=inputs)
-    repeat = int(np.clip(budget_s / max(probe.median, 1e-9), min_repeat, max_repeat))
-    shift = (warmup + 1) % len(inputs)
-    return benchmark(fn, warmup=0, repeat=repeat, inputs=inputs[shift:] + inputs[:shift])
+    return benchmark(fn, inputs=inputs, warmup=warmup, repeat=min_repeat, budget_s=budget_s,
+                     max_repeat=max_repeat)
 
 
 def to_numpy(result) -> np.ndarray:

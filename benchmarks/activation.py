@@ -76,13 +76,8 @@ from _common import (  # noqa: E402
     write_json,
 )
 
-from sparsecourse.kernels import cats_mlp, input_major, sparse_gemv  # noqa: E402
-from sparsecourse.kernels._numba_gemv import (  # noqa: E402
-    _axpy,
-    _axpy4,
-    compact_kernel,
-    gemv_kernel,
-)
+from sparsecourse.kernels import axpy, axpy4, cats_mlp, input_major, sparse_gemv  # noqa: E402  # noqa: E402
+from sparsecourse.kernels._numba_gemv import compact_kernel, gemv_kernel  # noqa: E402
 from sparsecourse.utils import compare  # noqa: E402
 
 FULL = {
@@ -203,7 +198,7 @@ def colsplit_mask_kernel(Wt, x, t, y, n_threads):  # pragma: no cover - compiled
             acc[:w] = 0
             for i in range(n_in):
                 if abs(x[i]) > t:
-                    _axpy(acc, x[i], Wt[i, j0:j0 + w], w)
+                    axpy(acc, x[i], Wt[i, j0:j0 + w], 0, w)
             y[j0:j0 + w] = acc[:w]
 
 
@@ -219,12 +214,12 @@ def colsplit_kernel(Wt, idx, val, nnz, y, n_threads, rows4):  # pragma: no cover
             w = min(_ABL_TILE, c1 - j0)
             acc[:w] = 0
             for k in range(0, nnz4, 4):
-                _axpy4(acc, val[k], Wt[_u(idx[k]), j0:j0 + w],
+                axpy4(acc, val[k], Wt[_u(idx[k]), j0:j0 + w],
                        val[k + 1], Wt[_u(idx[k + 1]), j0:j0 + w],
                        val[k + 2], Wt[_u(idx[k + 2]), j0:j0 + w],
-                       val[k + 3], Wt[_u(idx[k + 3]), j0:j0 + w], w)
+                       val[k + 3], Wt[_u(idx[k + 3]), j0:j0 + w], 0, w)
             for k in range(nnz4, nnz):
-                _axpy(acc, val[k], Wt[_u(idx[k]), j0:j0 + w], w)
+                axpy(acc, val[k], Wt[_u(idx[k]), j0:j0 + w], 0, w)
             y[j0:j0 + w] = acc[:w]
 
 
@@ -239,10 +234,10 @@ def splitk4_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compile
         for j in range(n_out):
             acc[j] = 0
         for k in range(k0, k4, 4):
-            _axpy4(acc, val[k], Wt[_u(idx[k])], val[k + 1], Wt[_u(idx[k + 1])],
-                   val[k + 2], Wt[_u(idx[k + 2])], val[k + 3], Wt[_u(idx[k + 3])], n_out)
+            axpy4(acc, val[k], Wt[_u(idx[k])], val[k + 1], Wt[_u(idx[k + 1])],
+                   val[k + 2], Wt[_u(idx[k + 2])], val[k + 3], Wt[_u(idx[k + 3])], 0, n_out)
         for k in range(k4, k1):
-            _axpy(acc, val[k], Wt[_u(idx[k])], n_out)
+            axpy(acc, val[k], Wt[_u(idx[k])], 0, n_out)
     for j in range(n_out):  # a plain loop: an array expression here would be a parallel region
         s = partial[0, j]
         for p in range(1, n_parts):

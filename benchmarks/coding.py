@@ -25,7 +25,6 @@ excluded). Results go to ``benchmarks/results/coding.json`` (``coding_quick.json
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -41,8 +40,9 @@ from _common import (
 )
 from threadpoolctl import threadpool_limits
 
-from sparsecourse.coding import lasso_objective, learn_dictionary, sparse_encode
+from sparsecourse.coding import learn_dictionary, sparse_coding_objective, sparse_encode
 from sparsecourse.datasets import image_patches, load_sample_image
+from sparsecourse.utils import benchmark
 
 
 def main(argv=None) -> dict:
@@ -69,10 +69,11 @@ def main(argv=None) -> dict:
     # --- the scikit-learn dictionary (also the dictionary-learning target) ----------------
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        sk_dl = MiniBatchDictionaryLearning(n_components=256, alpha=alpha, batch_size=256,
-                                            max_iter=1, random_state=0).fit(P_train)
-        t_sk_dl = time.perf_counter() - t0
+        fit = benchmark(MiniBatchDictionaryLearning(n_components=256, alpha=alpha,
+                                                    batch_size=256, max_iter=1,
+                                                    random_state=0).fit,
+                        P_train, warmup=0, repeat=1)  # one fit, timed once
+        sk_dl, t_sk_dl = fit.result, fit.median
     D = sk_dl.components_
 
     # --- 1. batch sparse coding -----------------------------------------------------------
@@ -88,9 +89,9 @@ def main(argv=None) -> dict:
         for name, fn in contenders.items():
             codes = fn()  # warm-up (numba compilation or cache load), and the result
             repeat = 5 if name.startswith("ours") else 1 if quick else 2
-            timing = _timed(fn, repeat)
+            timing = benchmark(fn, warmup=0, repeat=repeat).median  # warmed up above
             rows.append({"contender": name, "time_s": timing,
-                         "objective": lasso_objective(P_code, D, codes, alpha),
+                         "objective": sparse_coding_objective(P_code, D, codes, alpha),
                          "nnz_per_patch": np.count_nonzero(codes) / len(codes)})
     by = {r["contender"]: r for r in rows}
     sk_best = min(("sklearn lasso_cd", "sklearn lasso_lars"), key=lambda k: by[k]["time_s"])
@@ -111,7 +112,7 @@ def main(argv=None) -> dict:
 
     # --- 2. dictionary learning: time to reach scikit-learn's objective -------------------
     def dl_objective(Dl):
-        return lasso_objective(P_train, Dl, sparse_encode(P_train, Dl, alpha), alpha)
+        return sparse_coding_objective(P_train, Dl, sparse_encode(P_train, Dl, alpha), alpha)
 
     target = dl_objective(D)
     dl_rows = [{"method": "sklearn MiniBatchDictionaryLearning (1 pass)", "passes": 1,
@@ -119,10 +120,9 @@ def main(argv=None) -> dict:
     reached = None
     learn_dictionary(P_train[:512], 256, method="online", lam=alpha, n_iter=1, seed=0)  # warm-up
     for passes in (1, 2, 3):
-        t0 = time.perf_counter()
-        D_ours = learn_dictionary(P_train, 256, method="online", lam=alpha, n_iter=passes,
-                                  batch_size=256, seed=0)
-        t_ours = time.perf_counter() - t0
+        fit = benchmark(learn_dictionary, P_train, 256, method="online", lam=alpha,
+                        n_iter=passes, batch_size=256, seed=0, warmup=0, repeat=1)
+        D_ours, t_ours = fit.result, fit.median
         obj = dl_objective(D_ours)
         dl_rows.append({"method": f"ours online ({passes} pass{'es' if passes > 1 else ''})",
                         "passes": passes, "time_s": t_ours, "objective": obj})
@@ -156,16 +156,6 @@ def main(argv=None) -> dict:
     path = write_json(results_path("coding", quick), payload)
     print(f"\nwrote {path}")
     return payload
-
-
-def _timed(fn, repeat: int) -> float:
-    """Median wall time of ``repeat`` calls (the caller has already made a warm-up call)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 if __name__ == "__main__":

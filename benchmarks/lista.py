@@ -39,9 +39,10 @@ from _common import (  # noqa: E402
     write_json,
 )
 
-from sparsecourse.coding import BernoulliGaussian, fista, ista, layer_nmse_db, nmse_db  # noqa: E402
+from sparsecourse.coding import BernoulliGaussian, batch_fista, batch_ista, layer_nmse_db, nmse_db  # noqa: E402
 from sparsecourse.coding.train_unrolled import load_pretrained  # noqa: E402
 from sparsecourse.datasets import gaussian_matrix  # noqa: E402
+from sparsecourse.utils import benchmark  # noqa: E402
 
 QUICK = {"n_test": 50, "lams": [1e-2, 1e-3], "max_iter": 1000, "chunk": 50}
 FULL = {"n_test": 100, "lams": [1e-2, 3e-3, 1e-3, 3e-4], "max_iter": 5000, "chunk": 50}
@@ -54,7 +55,7 @@ def fista_nmse_path(y, x, A, lam, n_iter, chunk):
     """NMSE (dB) after each FISTA iteration on the batch, computed chunk by chunk of samples."""
     err = np.zeros(n_iter)
     for i in range(0, y.shape[0], chunk):
-        _, its = fista(y[i:i + chunk], A, lam, n_iter=n_iter, return_iterates=True)
+        _, its = batch_fista(y[i:i + chunk], A, lam, n_iter=n_iter, return_iterates=True)
         xi = x[i:i + chunk].double()
         err += np.array([float(((v.double() - xi) ** 2).sum()) for v in its])
         del its
@@ -73,13 +74,8 @@ def oracle_floor(y, x, A):
 
 
 def median_time(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    """Median of ``repeat`` calls after one warm-up call (:func:`sparsecourse.utils.benchmark`)."""
+    return benchmark(fn, warmup=1, repeat=repeat).median
 
 
 def main(argv=None) -> dict:
@@ -98,9 +94,9 @@ def main(argv=None) -> dict:
         y, x = dist.sample(cfg["n_test"], seed=2024)
         paths = {lam: fista_nmse_path(y, x, A, lam, cfg["max_iter"], cfg["chunk"])
                  for lam in cfg["lams"]}
-        per_iter = median_time(lambda y=y, A=A: fista(y, A, 0.01, n_iter=100), repeat=3) / 100
+        per_iter = median_time(lambda y=y, A=A: batch_fista(y, A, 0.01, n_iter=100), repeat=3) / 100
         base = {}
-        for name, solver in [("ISTA", ista), ("FISTA", fista)]:
+        for name, solver in [("ISTA", batch_ista), ("FISTA", batch_fista)]:
             best = min(nmse_db(solver(y, A, lam, n_iter=16), x) for lam in (0.3, 0.1, 0.03, 0.01))
             base[name] = best
             rows.append({"setting": setting, "method": f"{name}, 16 iterations", "nmse": best})

@@ -46,7 +46,6 @@ results go to ``benchmarks/results/phase_retrieval.json`` / ``phase_retrieval_qu
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 from _common import (
@@ -70,6 +69,7 @@ from sparsecourse.phase_retrieval import (
     sparta,
     thwf,
 )
+from sparsecourse.utils import benchmark
 
 TARGET = 1e-6
 SEED = 2024
@@ -115,9 +115,9 @@ def bench(quick: bool):
         init_times = []
         for t in range(trials):
             A, x, y = gaussian_phase_retrieval(m, n, s, seed=SEED + 1000 * s + t)
-            t0 = time.perf_counter()
-            x0 = sparse_spectral_init(A, y, s)
-            init_times.append(time.perf_counter() - t0)
+            init = benchmark(sparse_spectral_init, A, y, s, warmup=0, repeat=1)
+            x0 = init.result
+            init_times.append(init.median)
             k = t % len(names)
             rec = run_instance(A, x, y, s, x0, names[k:] + names[:k], repeat)
             rec["init_error"] = relative_error(x0, x)

@@ -59,7 +59,6 @@ optional (``pip install celer skglm``, the ``bench`` extra); they are skipped if
 from __future__ import annotations
 
 import os
-import time
 import warnings
 
 import numpy as np
@@ -78,6 +77,7 @@ from sklearn.linear_model import orthogonal_mp
 
 from sparsecourse import regression as rg
 from sparsecourse.datasets import gaussian_matrix, simulated_lasso_problem
+from sparsecourse.utils import interleaved
 
 TOL = 1e-10
 EQUAL_OBJECTIVE = 1e-8  # relative suboptimality that counts as "the same objective"
@@ -130,29 +130,17 @@ def lasso_contenders(alpha: float, tol: float) -> dict:
 
 def time_interleaved(fns: dict, args: tuple, *, budget_s: float, max_rounds: int,
                      slow_s: float) -> tuple[dict, dict]:
-    """Warm up each callable once, then time them interleaved; returns (times, last results).
+    """:func:`sparsecourse.utils.interleaved` on one argument tuple; ``(times, last results)``.
 
-    A contender whose first (warm-up) call took more than ``slow_s`` seconds is not run again:
-    that call is its single timing (it is not a JIT warm-up: the compiled contenders compile on
-    the first, fast problem). The others are timed in rounds, one call of each per round in a
-    rotating order, as many rounds as fit in ``budget_s`` (at least 3).
+    Each callable is warmed up once; one whose first (warm-up) call took more than ``slow_s``
+    seconds is not run again: that call is its single timing (it is not a JIT warm-up: the
+    compiled contenders compile on the first, fast problem). The others are timed in rounds, one
+    call of each per round in a rotating order, as many rounds as fit in ``budget_s`` (at least
+    3).
     """
-    results, times, first = {}, {name: [] for name in fns}, {}
-    for name, fn in fns.items():
-        t0 = time.perf_counter()
-        results[name] = fn(*args)
-        first[name] = time.perf_counter() - t0
-        if first[name] > slow_s:
-            times[name].append(first[name])
-    fast = [name for name in fns if first[name] <= slow_s]
-    per_round = sum(first[name] for name in fast)
-    rounds = int(np.clip(budget_s / max(per_round, 1e-9), 3, max_rounds))
-    for r in range(rounds):
-        for name in fast[r % len(fast):] + fast[: r % len(fast)]:
-            t0 = time.perf_counter()
-            results[name] = fns[name](*args)
-            times[name].append(time.perf_counter() - t0)
-    return times, results
+    t = interleaved({name: (fn, [args]) for name, fn in fns.items()}, warmup=1,
+                    budget_s=budget_s, min_rounds=3, max_rounds=max_rounds, slow_s=slow_s)
+    return {name: t[name].times for name in fns}, {name: t[name].result for name in fns}
 
 
 # --------------------------------------------------------------------------------------------

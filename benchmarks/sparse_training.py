@@ -53,6 +53,7 @@ from _common import (  # noqa: E402
 
 from sparsecourse.sparse_nn import SparseMLP, SparseSGD  # noqa: E402
 from sparsecourse.sparse_nn.baselines import MaskedDenseMLP, TorchSparseMLP  # noqa: E402
+from sparsecourse.utils import interleaved  # noqa: E402
 
 SIZES = [3072, 1024, 512, 10]
 BATCH = 100
@@ -229,30 +230,12 @@ def run_density(density: float, cfg: dict, X, y) -> dict:
     rec = {"density": density, "nnz": nnz, "max_rel_error": max(errors.values()),
            "step_ms": {}, "infer_ms": {}, "step_times_s": {}, "infer_times_s": {}}
     for kind, fns in (("step", steps), ("infer", infers)):
+        # one call of each per round, in a rotating order (sparsecourse.utils.interleaved)
         times = interleaved(fns, rounds=cfg["rounds"], warmup=3)
         for name in CONTENDERS:
-            rec[f"{kind}_ms"][name] = float(np.median(times[name])) * 1e3
-            rec[f"{kind}_times_s"][name] = times[name]
+            rec[f"{kind}_ms"][name] = times[name].median * 1e3
+            rec[f"{kind}_times_s"][name] = times[name].times
     return rec
-
-
-def interleaved(fns: dict, *, rounds: int, warmup: int) -> dict:
-    """Time the contenders in rounds, one call of each per round (in a rotating order).
-
-    Interleaving makes a change in machine load hit every contender alike; the medians over the
-    rounds are reported.
-    """
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
-    return times
 
 
 def _gpu_case(density: float) -> dict:

@@ -90,8 +90,7 @@ from _common import (
 )
 
 from sparsecourse.datasets import random_csr
-from sparsecourse.kernels import csr_spmm, csr_spmv
-from sparsecourse.kernels._numba_csr import spmm_kernel, spmv_kernel
+from sparsecourse.kernels import csr_spmm, csr_spmv, spmm_kernel, spmv_kernel
 
 FULL = {
     "n": 8192,  # dense matrix: 256 MB in float32, 8x the 32 MB LLC
@@ -124,8 +123,11 @@ def spmv_kernel_only(indptr, indices, data, x, y):
     return y
 
 
+NO_BIAS = np.empty(0, DTYPE)
+
+
 def spmm_kernel_only(indptr, indices, data, X, Y):
-    spmm_kernel(indptr, indices, data, X, Y)
+    spmm_kernel(indptr, indices, data, X, NO_BIAS, Y)
     return Y
 
 

@@ -19,13 +19,23 @@ __all__ = [
     "check_fraction",
     "check_positive",
     "get_rng",
+    "result_float_dtype",
+    "validate_data",
 ]
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 
 
-def _result_float_dtype(*dtypes: np.dtype, name: str) -> np.dtype:
-    """float32 if every input is float32, otherwise float64; complex/object/bool raise."""
+def result_float_dtype(*dtypes: np.dtype, name: str) -> np.dtype:
+    """float32 if every input is float32, otherwise float64; complex/object/bool raise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse._validation import result_float_dtype
+    >>> result_float_dtype(np.float32, np.int64, name="A and x")
+    dtype('float64')
+    """
     for dt in dtypes:
         dt = np.dtype(dt)
         if dt.kind == "c":
@@ -59,7 +69,7 @@ def as_float_array(
     if arr.dtype == object or arr.dtype.kind in "bUS":
         raise TypeError(f"{name} must be numeric (float32 or float64), got dtype {arr.dtype}")
     if dtype is None:
-        dtype = _result_float_dtype(arr.dtype, name=name)
+        dtype = result_float_dtype(arr.dtype, name=name)
     elif arr.dtype.kind == "c" and np.dtype(dtype).kind != "c":
         raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
@@ -94,7 +104,7 @@ def as_csr(A, name: str = "A", *, dtype=None, check_finite: bool = True) -> sp.c
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got ndim={A.ndim}")
     if dtype is None:
-        dtype = _result_float_dtype(A.dtype, name=name)
+        dtype = result_float_dtype(A.dtype, name=name)
     if A.dtype != dtype:
         A = A.astype(dtype)
     if check_finite and A.data.size and not np.isfinite(A.data).all():
@@ -155,3 +165,27 @@ def get_rng(seed) -> np.random.Generator:
     raise TypeError(
         f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}"
     )
+
+
+def validate_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data`` on any version (a method before 1.6).
+
+    The estimators of :mod:`sparsecourse.regression` and :mod:`sparsecourse.coding` validate
+    with it so that they behave like every other scikit-learn estimator (``n_features_in_``,
+    ``feature_names_in_``, the messages its ``estimator_checks`` expect); the solver functions
+    use the helpers above instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from sparsecourse._validation import validate_data
+    >>> est = BaseEstimator()
+    >>> validate_data(est, np.ones((3, 2))).shape, est.n_features_in_
+    ((3, 2), 2)
+    """
+    try:  # scikit-learn >= 1.6
+        from sklearn.utils.validation import validate_data as sk_validate_data
+    except ImportError:  # pragma: no cover - older scikit-learn
+        return estimator._validate_data(X, y, **kwargs)
+    return sk_validate_data(estimator, X, y, **kwargs)

@@ -50,7 +50,8 @@ def test_soft_threshold_matches_chapter_1():
         sc.soft_threshold(torch.ones(2), torch.tensor([1.0, -1.0]))
 
 
-@pytest.mark.parametrize("solver,n_iter,n", [(sc.fista, 10_000, 50), (sc.ista, 5_000, 15)])
+@pytest.mark.parametrize("solver,n_iter,n",
+                         [(sc.batch_fista, 10_000, 50), (sc.batch_ista, 5_000, 15)])
 def test_ista_fista_reach_the_lasso_solution(solver, n_iter, n):
     A, Y = problem(n=n)
     lam = 0.3
@@ -68,7 +69,7 @@ def test_ista_matches_chapter_1_iterate_by_iterate():
     lam, m = 0.2, A.shape[0]
     L = np.linalg.norm(A, 2) ** 2
     for k in (1, 2, 7):
-        ours = sc.ista(Y[0], A, lam, n_iter=k).numpy()
+        ours = sc.batch_ista(Y[0], A, lam, n_iter=k).numpy()
         # chapter 1 scales the loss by 1/m: alpha = lam / m and step * m give the same update
         theirs = rg.ista(A, Y[0], lam / m, step=m / L, max_iter=k, tol=0.0)
         np.testing.assert_allclose(ours, theirs, atol=1e-12)
@@ -79,7 +80,7 @@ def test_fista_against_sklearn_lasso_lars():
 
     A, Y = problem(m=30, n=40, batch=3, seed=1)
     lam, m = 0.1, A.shape[0]
-    codes = sc.fista(Y, A, lam, n_iter=5000).numpy()
+    codes = sc.batch_fista(Y, A, lam, n_iter=5000).numpy()
     for y, c in zip(Y, codes, strict=True):
         sk = LassoLars(alpha=lam / m, fit_intercept=False).fit(A, y)
         np.testing.assert_allclose(c, sk.coef_, atol=1e-7)
@@ -88,30 +89,30 @@ def test_fista_against_sklearn_lasso_lars():
 def test_iterates_x0_step_and_monotone_ista():
     A, Y = problem()
     lam = 0.3
-    codes, its = sc.ista(Y, A, lam, n_iter=30, return_iterates=True)
+    codes, its = sc.batch_ista(Y, A, lam, n_iter=30, return_iterates=True)
     assert len(its) == 30 and torch.equal(its[-1], codes)
-    obj = [sc.lasso_objective(Y, A.T, x, lam) for x in its]
+    obj = [sc.sparse_coding_objective(Y, A.T, x, lam) for x in its]
     assert all(b <= a + 1e-12 for a, b in zip(obj, obj[1:], strict=False))  # ISTA descends
     # restarting from iterate 10 for 20 more iterations = 30 iterations
-    again = sc.ista(Y, A, lam, n_iter=20, x0=its[9])
+    again = sc.batch_ista(Y, A, lam, n_iter=20, x0=its[9])
     assert torch.allclose(again, codes)
     # FISTA's iterates beat ISTA's after enough iterations
-    _, fits = sc.fista(Y, A, lam, n_iter=30, return_iterates=True)
+    _, fits = sc.batch_fista(Y, A, lam, n_iter=30, return_iterates=True)
     assert len(fits) == 30
-    assert sc.lasso_objective(Y, A.T, fits[-1], lam) < obj[-1]
+    assert sc.sparse_coding_objective(Y, A.T, fits[-1], lam) < obj[-1]
     # a smaller step is slower
-    slow = sc.ista(Y, A, lam, n_iter=30, step=0.1 / np.linalg.norm(A, 2) ** 2)
-    assert sc.lasso_objective(Y, A.T, slow, lam) > obj[-1]
+    slow = sc.batch_ista(Y, A, lam, n_iter=30, step=0.1 / np.linalg.norm(A, 2) ** 2)
+    assert sc.sparse_coding_objective(Y, A.T, slow, lam) > obj[-1]
     # n_iter=0 returns the start
-    assert torch.equal(sc.fista(Y, A, lam, n_iter=0), torch.zeros(6, 50, dtype=torch.float64))
+    assert torch.equal(sc.batch_fista(Y, A, lam, n_iter=0), torch.zeros(6, 50, dtype=torch.float64))
 
 
 def test_float32_and_single_signal():
     A, Y = problem()
     Y32 = torch.from_numpy(Y).float()
-    out = sc.fista(Y32, A, 0.3, n_iter=200)
+    out = sc.batch_fista(Y32, A, 0.3, n_iter=200)
     assert out.dtype == torch.float32
-    single = sc.fista(Y32[2], A, 0.3, n_iter=200)
+    single = sc.batch_fista(Y32[2], A, 0.3, n_iter=200)
     assert single.shape == (50,)
     assert torch.allclose(single, out[2], atol=1e-5)
 
@@ -119,7 +120,7 @@ def test_float32_and_single_signal():
 def test_ista_is_differentiable():
     A, Y = problem()
     At = torch.from_numpy(A).requires_grad_(True)
-    codes = sc.ista(torch.from_numpy(Y), At, 0.3, n_iter=5)
+    codes = sc.batch_ista(torch.from_numpy(Y), At, 0.3, n_iter=5)
     codes.sum().backward()
     assert At.grad is not None and torch.isfinite(At.grad).all()
 
@@ -127,48 +128,49 @@ def test_ista_is_differentiable():
 def test_reference_bad_input():
     A, Y = problem()
     with pytest.raises(ValueError, match="shape mismatch"):
-        sc.ista(Y, A.T, 0.1)
+        sc.batch_ista(Y, A.T, 0.1)
     with pytest.raises(ValueError, match="lam"):
-        sc.fista(Y, A, 0.0)
+        sc.batch_fista(Y, A, 0.0)
     with pytest.raises(ValueError, match="lam"):
-        sc.ista(Y, A, -1.0)
+        sc.batch_ista(Y, A, -1.0)
     with pytest.raises(TypeError, match="lam"):
-        sc.ista(Y, A, "0.1")
+        sc.batch_ista(Y, A, "0.1")
     with pytest.raises(ValueError, match="step"):
-        sc.ista(Y, A, 0.1, step=0.0)
+        sc.batch_ista(Y, A, 0.1, step=0.0)
     with pytest.raises(ValueError, match="step"):
-        sc.fista(Y, A, 0.1, step=-1.0)
+        sc.batch_fista(Y, A, 0.1, step=-1.0)
     with pytest.raises(ValueError, match="n_iter"):
-        sc.ista(Y, A, 0.1, n_iter=-1)
+        sc.batch_ista(Y, A, 0.1, n_iter=-1)
     with pytest.raises(TypeError, match="n_iter"):
-        sc.ista(Y, A, 0.1, n_iter=2.5)
+        sc.batch_ista(Y, A, 0.1, n_iter=2.5)
     with pytest.raises(ValueError, match="x0"):
-        sc.ista(Y, A, 0.1, x0=np.zeros((6, 49)))
+        sc.batch_ista(Y, A, 0.1, x0=np.zeros((6, 49)))
     with pytest.raises(ValueError, match="A must be a 2-D"):
-        sc.ista(Y, A[0], 0.1)
+        sc.batch_ista(Y, A[0], 0.1)
     with pytest.raises(ValueError, match="Y must have shape"):
-        sc.ista(Y[None], A, 0.1)
+        sc.batch_ista(Y[None], A, 0.1)
     bad = Y.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="Y contains NaN"):
-        sc.ista(bad, A, 0.1)
+        sc.batch_ista(bad, A, 0.1)
     with pytest.raises(TypeError, match="Y"):
-        sc.ista(torch.ones(3, 20, dtype=torch.complex64), A, 0.1)
+        sc.batch_ista(torch.ones(3, 20, dtype=torch.complex64), A, 0.1)
 
 
 def test_lasso_objective():
     A, Y = problem()
     C = np.zeros((6, 50))
-    assert sc.lasso_objective(Y, A.T, C, 1.0, reduce="sum") == pytest.approx(0.5 * (Y**2).sum())
-    per = sc.lasso_objective(Y, A.T, C, 1.0, reduce="none")
+    assert sc.sparse_coding_objective(Y, A.T, C, 1.0, reduce="sum") \
+        == pytest.approx(0.5 * (Y**2).sum())
+    per = sc.sparse_coding_objective(Y, A.T, C, 1.0, reduce="none")
     assert per.shape == (6,)
-    assert sc.lasso_objective(Y, A.T, C, 1.0) == pytest.approx(per.mean())
+    assert sc.sparse_coding_objective(Y, A.T, C, 1.0) == pytest.approx(per.mean())
     with pytest.raises(ValueError, match="codes must have shape"):
-        sc.lasso_objective(Y, A.T, C[:, :3], 1.0)
+        sc.sparse_coding_objective(Y, A.T, C[:, :3], 1.0)
     with pytest.raises(ValueError, match="shape mismatch"):
-        sc.lasso_objective(Y, A, C, 1.0)
+        sc.sparse_coding_objective(Y, A, C, 1.0)
     with pytest.raises(ValueError, match="reduce"):
-        sc.lasso_objective(Y, A.T, C, 1.0, reduce="max")
+        sc.sparse_coding_objective(Y, A.T, C, 1.0, reduce="max")
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,12 +189,12 @@ def test_sparse_encode_cd_reaches_the_optimum(k, p, lam):
     X = rng.standard_normal((40, p))
     C = cd.sparse_encode(X, D, lam)
     S = sk_encode(X, D, algorithm="lasso_lars", alpha=lam)
-    ours = cd.lasso_objective(X, D, C, lam, reduce="none")
-    theirs = cd.lasso_objective(X, D, S, lam, reduce="none")
+    ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
+    theirs = cd.sparse_coding_objective(X, D, S, lam, reduce="none")
     assert np.all(ours <= theirs + 1e-10 * (1 + theirs))
     # the torch reference, run long, agrees (where the solution is unique: k <= p here)
     if k <= p:
-        F = sc.fista(X, D.T, lam, n_iter=5000).numpy()
+        F = sc.batch_fista(X, D.T, lam, n_iter=5000).numpy()
         np.testing.assert_allclose(C, F, atol=1e-6)
 
 
@@ -207,7 +209,8 @@ def test_sparse_encode_warm_start_threads_and_fista():
     np.testing.assert_allclose(cd.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=4,
                                                 n_threads=2), Co, atol=1e-12)
     F = cd.sparse_encode(X, D, 0.3, algorithm="fista", max_iter=5000)
-    assert abs(cd.lasso_objective(X, D, F, 0.3) - cd.lasso_objective(X, D, C, 0.3)) < 1e-8
+    assert abs(cd.sparse_coding_objective(X, D, F, 0.3)
+               - cd.sparse_coding_objective(X, D, C, 0.3)) < 1e-8
     assert cd.sparse_encode(np.zeros((0, 20)), D, 0.3).shape == (0, 50)
     # above lam_max every code is zero
     big = 1.01 * np.abs(X @ D.T).max()
@@ -431,7 +434,7 @@ def test_check_ista_step():
         return np.sign(V) * np.maximum(np.abs(V) - lam, 0)
 
     def torch_answer(X, Y, A, lam, t):
-        return sc.ista(Y, A, lam, n_iter=1, step=t, x0=X) if lam > 0 else good(X, Y, A, 0, t)
+        return sc.batch_ista(Y, A, lam, n_iter=1, step=t, x0=X) if lam > 0 else good(X, Y, A, 0, t)
 
     assert checks.check_ista_step(good)
     assert checks.check_ista_step(torch_answer)

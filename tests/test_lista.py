@@ -22,9 +22,9 @@ from sparsecourse.coding import (
     BernoulliGaussian,
     HyperLISTA,
     alista_weight,
-    fista,
+    batch_fista,
+    batch_ista,
     generalized_coherence,
-    ista,
     layer_nmse_db,
     nmse_db,
     soft_threshold_ss,
@@ -51,7 +51,8 @@ def test_lista_at_init_equals_ista_layer_by_layer(small, tied):
     net = LISTA(A, n_layers=6, lam=lam, tied=tied)
     with torch.no_grad():
         xs = net(y, return_all=True)
-    _, its = ista(y, torch.tensor(A, dtype=torch.float32), lam, n_iter=6, return_iterates=True)
+    _, its = batch_ista(y, torch.tensor(A, dtype=torch.float32), lam, n_iter=6,
+                        return_iterates=True)
     for a, b in zip(xs, its, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
@@ -61,7 +62,8 @@ def test_lista_cp_at_init_equals_ista(small):
     net = LISTACPSS(A, n_layers=5, lam=0.05, support_selection=False)
     with torch.no_grad():
         xs = net(y, return_all=True)
-    _, its = ista(y, torch.tensor(A, dtype=torch.float32), 0.05, n_iter=5, return_iterates=True)
+    _, its = batch_ista(y, torch.tensor(A, dtype=torch.float32), 0.05, n_iter=5,
+                        return_iterates=True)
     for a, b in zip(xs, its, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
@@ -149,7 +151,8 @@ def test_tuned_hyperlista_beats_16_fista_iterations():
     res = tune_hyperlista(net, y, x, c1_grid=np.geomspace(0.01, 1, 8),
                           c2_grid=[0.0, 0.02, 0.05], c3_grid=[0.0, 10.0, 20.0], n_rounds=1)
     assert res["n_evals"] == 1 + 8 + 3 + 3
-    best_fista = min(nmse_db(fista(yt, dist.A, lam, n_iter=16), xt) for lam in (0.01, 0.05, 0.2))
+    best_fista = min(nmse_db(batch_fista(yt, dist.A, lam, n_iter=16), xt)
+                     for lam in (0.01, 0.05, 0.2))
     assert nmse_db(net(yt), xt) < best_fista - 10
 
 

@@ -221,8 +221,8 @@ def test_training_with_kernels_equals_dense_masked_training():
         torch.testing.assert_close(layer.to_dense(), dense[2 * k].weight.detach())
 
 
-@pytest.mark.parametrize("density,zeta", [(0.05, 0.3), (0.5, 0.5), (0.9, 0.3), (1.0, 0.2)])
-def test_set_keeps_density_and_never_duplicates(density, zeta):
+@pytest.mark.parametrize("density,drop_fraction", [(0.05, 0.3), (0.5, 0.5), (0.9, 0.3), (1.0, 0.2)])
+def test_set_keeps_density_and_never_duplicates(density, drop_fraction):
     layer = SparseLinear(30, 40, density=density, seed=0)
     opt = SparseSGD(layer.parameters(), lr=0.1)
     layer(torch.randn(4, 30)).sum().backward()
@@ -230,10 +230,11 @@ def test_set_keeps_density_and_never_duplicates(density, zeta):
     nnz = layer.nnz
     for seed in range(5):
         before = layer.to_dense()
-        keep_min = layer.values.detach().abs().sort().values[round(zeta * nnz)]
-        res = set_update(layer, zeta, seed=seed, optimizer=opt)
+        keep_min = layer.values.detach().abs().sort().values[round(drop_fraction * nnz)]
+        res = set_update(layer, drop_fraction, seed=seed, optimizer=opt)
         A = layer.to_scipy()
-        assert layer.nnz == nnz == A.nnz and res["dropped"] == res["grown"] == round(zeta * nnz)
+        assert layer.nnz == nnz == A.nnz
+        assert res["dropped"] == res["grown"] == round(drop_fraction * nnz)
         assert A.has_canonical_format                               # sorted, no duplicates
         keys = layer.rows() * 30 + layer.indices.long()
         assert torch.unique(keys).numel() == nnz
@@ -335,7 +336,7 @@ def test_bad_input():
         SparseLinear.from_dense(torch.ones(2, 3), mask=torch.ones(3, 2))
     with pytest.raises(ValueError, match="no entry"):
         SparseLinear.from_dense(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="zeta"):
+    with pytest.raises(ValueError, match="drop_fraction"):
         set_update(layer, 1.5)
     with pytest.raises(ValueError, match="init"):
         set_update(layer, 0.1, init="ones")

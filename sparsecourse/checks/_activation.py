@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = [
     "check_laplace_threshold",
@@ -23,17 +23,17 @@ def _call(fn, desc, *args):
     try:
         return fn(*args), None
     except Exception as exc:  # noqa: BLE001 - report any learner error
-        return None, _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+        return None, fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
 
 
 def _number(out, desc):
     try:
         v = float(out)
     except (TypeError, ValueError):
-        return None, _fail(f"on {desc} your function should return a number, got "
+        return None, fail(f"on {desc} your function should return a number, got "
                            f"{type(out).__name__}")
     if not math.isfinite(v):
-        return None, _fail(f"on {desc} your function returned {v}")
+        return None, fail(f"on {desc} your function returned {v}")
     return v, None
 
 
@@ -63,9 +63,9 @@ def check_laplace_threshold(fn: Callable) -> CheckResult:
         want = -b * math.log1p(-s)
         if not math.isclose(v, want, rel_tol=1e-6, abs_tol=1e-12):
             frac = 1 - math.exp(-v / b) if v >= 0 else float("nan")
-            return _fail(f"on {desc} you returned t={v:.6g}; it zeroes a fraction "
+            return fail(f"on {desc} you returned t={v:.6g}; it zeroes a fraction "
                          f"{frac:.4g} of |a|, not {s}. Hint: |a| is exponential with mean b.")
-    return _ok("Correct! t = -b ln(1 - s): at 50% sparsity the threshold is b ln 2, about "
+    return ok("Correct! t = -b ln(1 - s): at 50% sparsity the threshold is b ln 2, about "
                "0.69 times the mean |a|.")
 
 
@@ -96,8 +96,8 @@ def check_cats_block_speedup(fn: Callable) -> CheckResult:
         if not math.isclose(v, want, rel_tol=1e-6):
             hint = (" That is the bound of a single sparse GEMV; here the gate product "
                     "stays dense." if math.isclose(v, 1 / (1 - s), rel_tol=1e-6) else "")
-            return _fail(f"on {desc} you returned {v:.4g}, expected {want:.4g}.{hint}")
-    return _ok("Correct! 3 / (1 + 2(1 - s)): 1.5x at 50%, and never more than 3x however "
+            return fail(f"on {desc} you returned {v:.4g}, expected {want:.4g}.{hint}")
+    return ok("Correct! 3 / (1 + 2(1 - s)): 1.5x at 50%, and never more than 3x however "
                "sparse, because gate_proj is always read.")
 
 
@@ -137,10 +137,10 @@ def check_cett(fn: Callable) -> CheckResult:
             return err
         want = cett(h, w, eps)
         if not math.isclose(v, want, rel_tol=1e-4, abs_tol=1e-6):
-            return _fail(f"on {desc} you returned {v:.6g}, expected {want:.6g}. Remember: a "
+            return fail(f"on {desc} you returned {v:.6g}, expected {want:.6g}. Remember: a "
                          "neuron's output magnitude is |h_i| times the norm of column i of "
                          "w_down, and CETT is a norm ratio per token, averaged over tokens.")
-    return _ok("Correct! Your CETT matches on every test layer.")
+    return ok("Correct! Your CETT matches on every test layer.")
 
 
 def check_previous_token_recall(fn: Callable) -> CheckResult:
@@ -176,6 +176,6 @@ def check_previous_token_recall(fn: Callable) -> CheckResult:
             return err
         want = previous_token_baseline(a)["recall"]
         if not np.isclose(v, want, rtol=1e-6, atol=1e-9):
-            return _fail(f"on {desc} you returned {v:.6g}, expected {want:.6g}. Compare "
+            return fail(f"on {desc} you returned {v:.6g}, expected {want:.6g}. Compare "
                          "active[:, 1:] with active[:, :-1] (never across two sequences).")
-    return _ok("Correct! That is the predictivity baseline used in the chapter.")
+    return ok("Correct! That is the predictivity baseline used in the chapter.")

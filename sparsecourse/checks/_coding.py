@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = ["check_ista_step", "check_mod_update", "check_psnr"]
 
@@ -16,14 +16,14 @@ def _call(fn, args, desc):
     try:
         out = fn(*args)
     except Exception as exc:  # noqa: BLE001 - report any learner error
-        return None, _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+        return None, fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
     if hasattr(out, "detach"):
         out = out.detach().cpu().numpy()
     try:
         return np.asarray(out, dtype=float), None
     except (TypeError, ValueError):
-        return None, _fail(f"on {desc} your function should return numbers, "
-                           f"got {type(out).__name__}")
+        return None, fail(f"on {desc} your function should return numbers, "
+                          f"got {type(out).__name__}")
 
 
 def check_ista_step(fn: Callable) -> CheckResult:
@@ -32,7 +32,7 @@ def check_ista_step(fn: Callable) -> CheckResult:
     ``X`` (batch, n) are the current codes, ``Y`` (batch, m) the signals, ``A`` (m, n) the
     dictionary with atoms as columns; the step is ``soft_threshold(X - step * (X A^T - Y) A,
     step * lam)``. NumPy arrays are passed in; NumPy or torch output is accepted. Compared with
-    :func:`sparsecourse.coding.ista` (one iteration from ``X``).
+    :func:`sparsecourse.coding.batch_ista` (one iteration from ``X``).
 
     Examples
     --------
@@ -44,10 +44,10 @@ def check_ista_step(fn: Callable) -> CheckResult:
     >>> bool(check_ista_step(step))
     True
     """
-    from ..coding import ista
+    from ..coding import batch_ista
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(5)
     A = rng.standard_normal((6, 10)) / np.sqrt(6)
     Y = rng.standard_normal((4, 6))
@@ -62,26 +62,26 @@ def check_ista_step(fn: Callable) -> CheckResult:
         if bad is not None:
             return bad
         if lam > 0:
-            want = ista(Y, A, lam, n_iter=1, step=t, x0=X0).numpy()
+            want = batch_ista(Y, A, lam, n_iter=1, step=t, x0=X0).numpy()
         else:
             want = X0 - t * (X0 @ A.T - Y) @ A
         if got.shape != want.shape:
-            return _fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(batch, n_atoms)")
+            return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
+                        "(batch, n_atoms)")
         if np.allclose(got, want, atol=1e-10):
             continue
         V = X0 - t * (X0 @ A.T - Y) @ A
         if np.allclose(got, V, atol=1e-10):
-            return _fail(f"on {desc}: you took the gradient step but did not soft-threshold")
+            return fail(f"on {desc}: you took the gradient step but did not soft-threshold")
         wrong_sign = X0 - t * (Y - X0 @ A.T) @ A
         if np.allclose(got, np.sign(wrong_sign) * np.maximum(np.abs(wrong_sign) - t * lam, 0)):
-            return _fail(f"on {desc}: the gradient of 0.5||y - A x||^2 is A^T (A x - y); "
-                         "you stepped uphill")
+            return fail(f"on {desc}: the gradient of 0.5||y - A x||^2 is A^T (A x - y); "
+                        "you stepped uphill")
         if np.allclose(got, np.sign(V) * np.maximum(np.abs(V) - lam, 0), atol=1e-10):
-            return _fail(f"on {desc}: the threshold is step * lam, not lam")
-        return _fail(f"on {desc} the result differs from ISTA's step "
-                     f"(max abs. error {np.max(np.abs(got - want)):.3g})")
-    return _ok("Correct! That is one ISTA iteration for the whole batch.")
+            return fail(f"on {desc}: the threshold is step * lam, not lam")
+        return fail(f"on {desc} the result differs from ISTA's step "
+                    f"(max abs. error {np.max(np.abs(got - want)):.3g})")
+    return ok("Correct! That is one ISTA iteration for the whole batch.")
 
 
 def check_mod_update(fn: Callable) -> CheckResult:
@@ -104,7 +104,7 @@ def check_mod_update(fn: Callable) -> CheckResult:
     from ..coding import mod_update
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(7)
     C = rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.5)
     X = C @ rng.standard_normal((5, 8)) + 0.1 * rng.standard_normal((60, 8))
@@ -113,18 +113,18 @@ def check_mod_update(fn: Callable) -> CheckResult:
         return bad
     want = mod_update(X, C)
     if got.shape != want.shape:
-        return _fail(f"the dictionary has shape {got.shape}, expected {want.shape} "
-                     "(n_atoms, n_features): atoms are rows")
+        return fail(f"the dictionary has shape {got.shape}, expected {want.shape} "
+                    "(n_atoms, n_features): atoms are rows")
     if np.allclose(got, want, atol=1e-8):
-        return _ok("Correct! The least-squares dictionary, normalised atom by atom.")
+        return ok("Correct! The least-squares dictionary, normalised atom by atom.")
     raw = np.linalg.lstsq(C, X, rcond=None)[0]
     if np.allclose(got, raw, atol=1e-8):
-        return _fail("that is the least-squares dictionary, but the atoms must be scaled to "
-                     "unit norm")
+        return fail("that is the least-squares dictionary, but the atoms must be scaled to "
+                    "unit norm")
     if np.allclose(np.abs(np.sum(got * want, axis=1)), 1, atol=1e-8):
-        return _fail("some atoms have the wrong sign: scale by the norm, not its negative")
-    return _fail(f"the dictionary differs from MOD's (max abs. error "
-                 f"{np.max(np.abs(got - want)):.3g})")
+        return fail("some atoms have the wrong sign: scale by the norm, not its negative")
+    return fail(f"the dictionary differs from MOD's (max abs. error "
+                f"{np.max(np.abs(got - want)):.3g})")
 
 
 def check_psnr(fn: Callable) -> CheckResult:
@@ -143,7 +143,7 @@ def check_psnr(fn: Callable) -> CheckResult:
     from ..coding import psnr
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(11)
     ref = rng.random((16, 16))
     for sigma in (0.01, 0.1):
@@ -154,14 +154,14 @@ def check_psnr(fn: Callable) -> CheckResult:
             return bad
         want = psnr(ref, est, peak=1.0)
         if got.shape != ():
-            return _fail(f"on {desc} PSNR should be one number, got shape {got.shape}")
+            return fail(f"on {desc} PSNR should be one number, got shape {got.shape}")
         if np.isclose(got, want, atol=1e-8):
             continue
         mse = np.mean((ref - est) ** 2)
         if np.isclose(got, 20 * np.log10(1 / mse)) or np.isclose(got, 5 * np.log10(1 / mse)):
-            return _fail(f"on {desc}: PSNR is 10 log10(peak^2 / MSE), with the MSE itself "
-                         "(not its square or square root)")
+            return fail(f"on {desc}: PSNR is 10 log10(peak^2 / MSE), with the MSE itself "
+                        "(not its square or square root)")
         if np.isclose(got, -want):
-            return _fail(f"on {desc}: the ratio is peak^2 / MSE, not MSE / peak^2")
-        return _fail(f"on {desc} you got {float(got):.4g} dB, expected {want:.4g} dB")
-    return _ok("Correct! (About 40 dB for noise of 0.01, 20 dB for 0.1.)")
+            return fail(f"on {desc}: the ratio is peak^2 / MSE, not MSE / peak^2")
+        return fail(f"on {desc} you got {float(got):.4g} dB, expected {want:.4g} dB")
+    return ok("Correct! (About 40 dB for noise of 0.01, 20 dB for 0.1.)")

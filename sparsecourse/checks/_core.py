@@ -28,11 +28,11 @@ class CheckResult:
         return f'<p><strong style="color:{color}">{tag}</strong> {self.message}</p>'
 
 
-def _ok(msg: str) -> CheckResult:
+def ok(msg: str) -> CheckResult:
     return CheckResult(True, msg)
 
 
-def _fail(msg: str) -> CheckResult:
+def fail(msg: str) -> CheckResult:
     return CheckResult(False, msg)
 
 
@@ -49,17 +49,17 @@ def check_close(answer, expected, *, name: str = "answer", rtol: float = 1e-6,
     try:
         a = np.asarray(answer, dtype=float)
     except (TypeError, ValueError):
-        return _fail(
+        return fail(
             f"{name} should be a number or an array of numbers, got {type(answer).__name__}"
         )
     e = np.asarray(expected, dtype=float)
     if a.shape != e.shape:
-        return _fail(f"{name} has shape {a.shape}, expected {e.shape}")
+        return fail(f"{name} has shape {a.shape}, expected {e.shape}")
     if not np.isfinite(a).all():
-        return _fail(f"{name} contains NaN or infinity")
+        return fail(f"{name} contains NaN or infinity")
     if np.allclose(a, e, rtol=rtol, atol=atol):
-        return _ok(f"{name} is correct.")
+        return ok(f"{name} is correct.")
     err = np.max(np.abs(a - e))
-    return _fail(f"{name} differs from the expected value (max abs. error {err:.3g}); "
-                 f"expected {np.round(e, 6).tolist() if e.size <= 8 else 'an array'}")
+    return fail(f"{name} differs from the expected value (max abs. error {err:.3g}); "
+                f"expected {np.round(e, 6).tolist() if e.size <= 8 else 'an array'}")
 

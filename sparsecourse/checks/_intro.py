@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..datasets import random_csr
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = ["check_spmv", "check_dense_to_csr", "check_crossover_density"]
 
@@ -44,25 +44,25 @@ def check_spmv(fn: Callable) -> CheckResult:
     True
     """
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     for desc, A, x in _spmv_cases():
         try:
             y = fn(A.indptr.copy(), A.indices.copy(), A.data.copy(), x.copy())
         except Exception as exc:  # noqa: BLE001 - report any learner error
-            return _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+            return fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
         try:
             y = np.asarray(y, dtype=float)
         except (TypeError, ValueError):
-            return _fail(f"your function should return an array of numbers on {desc}")
+            return fail(f"your function should return an array of numbers on {desc}")
         want = A @ x
         if y.shape != want.shape:
-            return _fail(f"on {desc} the result has shape {y.shape}, expected {want.shape} "
-                         "(one entry per row: len(indptr) - 1)")
+            return fail(f"on {desc} the result has shape {y.shape}, expected {want.shape} "
+                        "(one entry per row: len(indptr) - 1)")
         if not np.allclose(y, want, rtol=1e-10, atol=1e-12):
             rows = np.flatnonzero(~np.isclose(y, want, rtol=1e-10, atol=1e-12))
             got, exp = y[rows[:3]].round(4).tolist(), want[rows[:3]].round(4).tolist()
-            return _fail(f"on {desc} rows {rows[:5].tolist()} are wrong: got {got}, expected {exp}")
-    return _ok("your SpMV matches scipy.sparse on all test matrices, including empty rows.")
+            return fail(f"on {desc} rows {rows[:5].tolist()} are wrong: got {got}, expected {exp}")
+    return ok("your SpMV matches scipy.sparse on all test matrices, including empty rows.")
 
 
 def check_dense_to_csr(fn: Callable) -> CheckResult:
@@ -82,7 +82,7 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
     True
     """
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(1)
     cases = [
         ("a 3x4 matrix with an empty row",
@@ -95,8 +95,8 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
             out = fn(M.copy())
             indptr, indices, data = (np.asarray(a) for a in out)
         except Exception as exc:  # noqa: BLE001
-            return _fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
-                         "it should return the three arrays (indptr, indices, data)")
+            return fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
+                        "it should return the three arrays (indptr, indices, data)")
         ref = sp.csr_array(M)
         for nm, got, want in (("indptr", indptr, ref.indptr), ("indices", indices, ref.indices),
                               ("data", data, ref.data)):
@@ -105,9 +105,9 @@ def check_dense_to_csr(fn: Callable) -> CheckResult:
                                   "non-zeros at the end of each row",
                         "indices": "the column of each stored value, row by row, sorted",
                         "data": "the non-zero values, row by row, left to right"}[nm]
-                return _fail(f"on {desc} {nm} is {got.tolist()[:12]}, expected "
-                             f"{want.tolist()[:12]}. Hint: {hint}.")
-    return _ok("your conversion produces scipy's canonical CSR arrays.")
+                return fail(f"on {desc} {nm} is {got.tolist()[:12]}, expected "
+                            f"{want.tolist()[:12]}. Hint: {hint}.")
+    return ok("your conversion produces scipy's canonical CSR arrays.")
 
 
 def check_crossover_density(answer, *, value_bytes: int = 4, index_bytes: int = 4) -> CheckResult:
@@ -127,12 +127,12 @@ def check_crossover_density(answer, *, value_bytes: int = 4, index_bytes: int = 
     try:
         a = float(answer)
     except (TypeError, ValueError):
-        return _fail(f"the answer should be a density between 0 and 1, got {answer!r}")
+        return fail(f"the answer should be a density between 0 and 1, got {answer!r}")
     if 1 < a <= 100 and np.isclose(a / 100, expected, rtol=1e-3):
-        return _fail("give the density as a fraction between 0 and 1, not a percentage")
+        return fail("give the density as a fraction between 0 and 1, not a percentage")
     if np.isclose(a, expected, rtol=1e-3):
-        return _ok(f"a density of {expected:.3g}: below it CSR moves fewer bytes than dense.")
+        return ok(f"a density of {expected:.3g}: below it CSR moves fewer bytes than dense.")
     if np.isclose(a, 1 / (value_bytes + index_bytes)):
-        return _fail("count bytes, not entries: each stored value costs value + index bytes")
-    return _fail(f"{a:.3g} is not it. Write the bytes moved by each kernel as a function of the "
-                 "density d and solve for the d where they are equal.")
+        return fail("count bytes, not entries: each stored value costs value + index bytes")
+    return fail(f"{a:.3g} is not it. Write the bytes moved by each kernel as a function of the "
+                "density d and solve for the d where they are equal.")

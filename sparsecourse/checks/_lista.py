@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = ["check_lista_layer", "check_alista_weight", "check_topk", "check_nmse_db"]
 
@@ -13,7 +13,7 @@ def _call(fn, *args):
     try:
         return fn(*args), None
     except Exception as exc:  # noqa: BLE001 - a learner's function may raise anything
-        return None, _fail(f"your function raised {type(exc).__name__}: {exc}")
+        return None, fail(f"your function raised {type(exc).__name__}: {exc}")
 
 
 def _as_tensor(out, name):
@@ -23,7 +23,7 @@ def _as_tensor(out, name):
         return torch.as_tensor(np.asarray(out.detach() if hasattr(out, "detach") else out,
                                           dtype=np.float64)), None
     except (TypeError, ValueError):
-        return None, _fail(f"{name} should be a tensor or an array, got {type(out).__name__}")
+        return None, fail(f"{name} should be a tensor or an array, got {type(out).__name__}")
 
 
 def _compare(out, expected, what, atol=1e-6):
@@ -33,12 +33,12 @@ def _compare(out, expected, what, atol=1e-6):
     if err is not None:
         return err
     if tuple(got.shape) != tuple(expected.shape):
-        return _fail(f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
+        return fail(f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
     if not torch.isfinite(got).all():
-        return _fail(f"{what} contains NaN or infinity")
+        return fail(f"{what} contains NaN or infinity")
     diff = float((got - expected.double()).abs().max())
     if diff > atol:
-        return _fail(f"{what} differs from the reference (max abs. error {diff:.3g})")
+        return fail(f"{what} differs from the reference (max abs. error {diff:.3g})")
     return None
 
 
@@ -76,7 +76,7 @@ def check_lista_layer(fn) -> CheckResult:
         err = _compare(out, expected, f"output for batch={batch}, m={m}, n={n}, theta={theta}")
         if err is not None:
             return err
-    return _ok("Correct! Your LISTA layer matches the reference on all test inputs.")
+    return ok("Correct! Your LISTA layer matches the reference on all test inputs.")
 
 
 def check_alista_weight(fn) -> CheckResult:
@@ -104,16 +104,16 @@ def check_alista_weight(fn) -> CheckResult:
         if err is not None:
             return err
         if tuple(W.shape) != (m, n):
-            return _fail(f"W has shape {tuple(W.shape)}, expected {(m, n)} (the shape of A)")
+            return fail(f"W has shape {tuple(W.shape)}, expected {(m, n)} (the shape of A)")
         M = W.T @ torch.as_tensor(A)
         if float((torch.diag(M) - 1).abs().max()) > 1e-4:
-            return _fail("the constraint diag(W^T A) = 1 does not hold")
+            return fail("the constraint diag(W^T A) = 1 does not hold")
         ref = alista_weight(A).double()
         ours = float(torch.linalg.norm(M))
         best = float(torch.linalg.norm(ref.T @ torch.as_tensor(A)))
         if ours > best * (1 + 1e-4):
-            return _fail(f"||W^T A||_F = {ours:.4f} is larger than the minimum {best:.4f}")
-    return _ok("Correct! Your W satisfies diag(W^T A) = 1 and minimises ||W^T A||_F.")
+            return fail(f"||W^T A||_F = {ours:.4f} is larger than the minimum {best:.4f}")
+    return ok("Correct! Your W satisfies diag(W^T A) = 1 and minimises ||W^T A||_F.")
 
 
 def check_topk(fn) -> CheckResult:
@@ -145,7 +145,7 @@ def check_topk(fn) -> CheckResult:
                        f"k={k}")
         if err is not None:
             return err
-    return _ok("Correct! Your TopK activation matches the reference, negatives included.")
+    return ok("Correct! Your TopK activation matches the reference, negatives included.")
 
 
 def check_nmse_db(fn) -> CheckResult:
@@ -172,10 +172,10 @@ def check_nmse_db(fn) -> CheckResult:
         try:
             val = float(out)
         except (TypeError, ValueError):
-            return _fail(f"the NMSE should be a number, got {type(out).__name__}")
+            return fail(f"the NMSE should be a number, got {type(out).__name__}")
         exp = nmse_db(x_hat, x)
         if not np.isclose(val, exp, atol=1e-6):
             hint = " (did you average per sample instead of over the batch?)" \
                 if abs(val - exp) < 3 else ""
-            return _fail(f"got {val:.4f} dB for shape {shape}, expected {exp:.4f} dB{hint}")
-    return _ok("Correct! Your NMSE in dB matches the reference.")
+            return fail(f"got {val:.4f} dB for shape {shape}, expected {exp:.4f} dB{hint}")
+    return ok("Correct! Your NMSE in dB matches the reference.")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = [
     "check_global_magnitude_mask",
@@ -22,24 +22,24 @@ def _call(fn, desc, *args):
     try:
         return fn(*args), None
     except Exception as exc:  # noqa: BLE001 - report any learner error
-        return None, _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+        return None, fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
 
 
 def _as_bool_masks(out, names, desc):
     import torch  # imported here: `import sparsecourse` must not load torch
 
     if not isinstance(out, dict):
-        return None, _fail(f"on {desc} your function should return a dict name -> mask, got "
-                           f"{type(out).__name__}")
+        return None, fail(f"on {desc} your function should return a dict name -> mask, got "
+                          f"{type(out).__name__}")
     if set(out) != set(names):
-        return None, _fail(f"on {desc} the returned masks have keys {sorted(out)}, expected "
-                           f"{sorted(names)} (one mask per weight)")
+        return None, fail(f"on {desc} the returned masks have keys {sorted(out)}, expected "
+                          f"{sorted(names)} (one mask per weight)")
     res = {}
     for k in names:
         try:
             res[k] = torch.as_tensor(out[k]).bool()
         except (TypeError, ValueError, RuntimeError):
-            return None, _fail(f"on {desc} mask {k!r} is not a tensor of booleans")
+            return None, fail(f"on {desc} mask {k!r} is not a tensor of booleans")
     return res, None
 
 
@@ -68,7 +68,7 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
     from ..pruning import masks_from_scores
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     g = torch.Generator().manual_seed(4)
     w_small = {"a": torch.randn(6, 5, generator=g), "b": 5 * torch.randn(3, 6, generator=g)}
     w_big = {"0.weight": torch.randn(30, 16, generator=g) * 0.1,
@@ -86,8 +86,8 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
             return bad
         for k, w in weights.items():
             if got[k].shape != w.shape:
-                return _fail(f"on {desc} mask {k!r} has shape {tuple(got[k].shape)}, expected "
-                             f"{tuple(w.shape)}")
+                return fail(f"on {desc} mask {k!r} has shape {tuple(got[k].shape)}, expected "
+                            f"{tuple(w.shape)}")
         want = masks_from_scores({k: w.abs() for k, w in weights.items()}, s)
         if all(torch.equal(got[k], want[k]) for k in weights):
             continue
@@ -104,9 +104,9 @@ def check_global_magnitude_mask(fn: Callable) -> CheckResult:
             hint = "you kept the smallest weights: keep the largest |w|"
         else:
             hint = "rank by the absolute value |w|, not by w itself"
-        return _fail(f"on {desc} the mask differs from global magnitude pruning. Hint: {hint}.")
-    return _ok("your global magnitude pruning keeps exactly the largest weights of the whole "
-               "network, across layers of different scales.")
+        return fail(f"on {desc} the mask differs from global magnitude pruning. Hint: {hint}.")
+    return ok("your global magnitude pruning keeps exactly the largest weights of the whole "
+              "network, across layers of different scales.")
 
 
 def check_erk_densities(fn: Callable) -> CheckResult:
@@ -127,7 +127,7 @@ def check_erk_densities(fn: Callable) -> CheckResult:
     from ..pruning import erk_densities
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     mlp = {"0.weight": (300, 64), "2.weight": (100, 300), "4.weight": (10, 100)}
     conv = {"conv1": (16, 3, 3, 3), "conv2": (32, 16, 3, 3), "fc": (10, 512)}
     cases = [("LeNet-300-100 at density 0.1", mlp, 0.1),
@@ -139,11 +139,11 @@ def check_erk_densities(fn: Callable) -> CheckResult:
         if bad is not None:
             return bad
         if not isinstance(out, dict) or set(out) != set(shapes):
-            return _fail(f"on {desc} return a dict with the keys {sorted(shapes)}")
+            return fail(f"on {desc} return a dict with the keys {sorted(shapes)}")
         try:
             got = {k: float(v) for k, v in out.items()}
         except (TypeError, ValueError):
-            return _fail(f"on {desc} the densities must be numbers")
+            return fail(f"on {desc} the densities must be numbers")
         want = erk_densities(shapes, d)
         if all(math.isclose(got[k], want[k], rel_tol=1e-6, abs_tol=1e-9) for k in shapes):
             continue
@@ -157,11 +157,11 @@ def check_erk_densities(fn: Callable) -> CheckResult:
             hint = "these are uniform densities; ERK's are proportional to sum(shape)/prod(shape)"
         else:
             hint = "the density of a layer is proportional to sum(shape) / prod(shape)"
-        return _fail(f"on {desc} you returned "
-                     f"{ {k: round(v, 4) for k, v in got.items()} }, expected "
-                     f"{ {k: round(v, 4) for k, v in want.items()} }. Hint: {hint}.")
-    return _ok("your ERK densities match sparsecourse.pruning.erk_densities, including the "
-               "layers capped at density 1 and convolution kernels.")
+        return fail(f"on {desc} you returned "
+                    f"{ {k: round(v, 4) for k, v in got.items()} }, expected "
+                    f"{ {k: round(v, 4) for k, v in want.items()} }. Hint: {hint}.")
+    return ok("your ERK densities match sparsecourse.pruning.erk_densities, including the "
+              "layers capped at density 1 and convolution kernels.")
 
 
 def check_cubic_schedule(fn: Callable) -> CheckResult:
@@ -183,7 +183,7 @@ def check_cubic_schedule(fn: Callable) -> CheckResult:
     from ..pruning import cubic_sparsity
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     for sf, t0, t1, si in [(0.9, 0, 100, 0.0), (0.98, 200, 1200, 0.5)]:
         for t in sorted({0, t0, t0 + 1, (t0 + t1) // 3, (t0 + t1) // 2, t1 - 1, t1, t1 + 500}):
             desc = (f"step {t} with final_sparsity={sf}, begin_step={t0}, end_step={t1}, "
@@ -194,7 +194,7 @@ def check_cubic_schedule(fn: Callable) -> CheckResult:
             try:
                 got = float(out)
             except (TypeError, ValueError):
-                return _fail(f"on {desc} return a number, got {type(out).__name__}")
+                return fail(f"on {desc} return a number, got {type(out).__name__}")
             want = cubic_sparsity(t, sf, begin_step=t0, end_step=t1, initial_sparsity=si)
             if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
                 continue
@@ -205,9 +205,9 @@ def check_cubic_schedule(fn: Callable) -> CheckResult:
                 hint = "outside [begin_step, end_step] the sparsity is constant"
             else:
                 hint = "s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0))^3"
-            return _fail(f"at {desc} you returned {got:.6g}, expected {want:.6g}. Hint: {hint}.")
-    return _ok("your schedule matches the cubic schedule of Zhu & Gupta before, during and after "
-               "the pruning window.")
+            return fail(f"at {desc} you returned {got:.6g}, expected {want:.6g}. Hint: {hint}.")
+    return ok("your schedule matches the cubic schedule of Zhu & Gupta before, during and after "
+              "the pruning window.")
 
 
 def check_ticket_recall(fn: Callable) -> CheckResult:
@@ -229,7 +229,7 @@ def check_ticket_recall(fn: Callable) -> CheckResult:
     from ..pruning import ticket_recall
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(5)
     planted = {"a": torch.from_numpy(rng.random((8, 4)) < 0.2),
                "b": torch.from_numpy(rng.random((3, 8)) < 0.6)}
@@ -245,7 +245,7 @@ def check_ticket_recall(fn: Callable) -> CheckResult:
         try:
             got = float(out)
         except (TypeError, ValueError):
-            return _fail(f"on {desc} return a number, got {type(out).__name__}")
+            return fail(f"on {desc} return a number, got {type(out).__name__}")
         want = ticket_recall(found, planted)
         if math.isclose(got, want, abs_tol=1e-9):
             continue
@@ -259,5 +259,5 @@ def check_ticket_recall(fn: Callable) -> CheckResult:
             hint = "that is the precision (divide by the found count); recall divides by |planted|"
         else:
             hint = "recall = |found AND planted| / |planted|"
-        return _fail(f"on {desc} you returned {got:.4f}, expected {want:.4f}. Hint: {hint}.")
-    return _ok("your recall matches sparsecourse.pruning.ticket_recall.")
+        return fail(f"on {desc} you returned {got:.4f}, expected {want:.4f}. Hint: {hint}.")
+    return ok("your recall matches sparsecourse.pruning.ticket_recall.")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = ["check_soft_threshold", "check_cd_sweep", "check_omp_step"]
 
@@ -16,8 +16,8 @@ def _as_result_array(out, desc: str, what: str):
     try:
         return np.asarray(out, dtype=float), None
     except (TypeError, ValueError):
-        return None, _fail(f"on {desc} your function should return {what}, "
-                           f"got {type(out).__name__}")
+        return None, fail(f"on {desc} your function should return {what}, "
+                          f"got {type(out).__name__}")
 
 
 def check_soft_threshold(fn: Callable) -> CheckResult:
@@ -40,7 +40,7 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
     from ..regression import soft_threshold
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(3)
     v = rng.standard_normal(12) * 2
     cases = [
@@ -56,16 +56,16 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
         try:
             out = fn(np.copy(x) if np.ndim(x) else x, np.copy(tau) if np.ndim(tau) else tau)
         except Exception as exc:  # noqa: BLE001 - report any learner error
-            return _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+            return fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
         got, bad = _as_result_array(out, desc, "a number or an array of numbers")
         if bad is not None:
             return bad
         want = np.asarray(soft_threshold(x, tau), dtype=float)
         if got.shape != want.shape:
-            return _fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(one output per entry of x)")
+            return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
+                        "(one output per entry of x)")
         if not np.all(np.isfinite(got)):
-            return _fail(f"on {desc} the result contains NaN or infinity")
+            return fail(f"on {desc} the result contains NaN or infinity")
         if np.allclose(got, want, rtol=1e-12, atol=1e-12):
             continue
         xs, ts = np.asarray(x, dtype=float), np.asarray(tau, dtype=float)
@@ -79,10 +79,10 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
             hint = "keep the sign of x: the result is sign(x) * max(|x| - tau, 0)"
         else:
             hint = "soft thresholding is sign(x) * max(|x| - tau, 0)"
-        return _fail(f"on {desc} you returned {np.round(got, 4).tolist()}, expected "
-                     f"{np.round(want, 4).tolist()}. Hint: {hint}.")
-    return _ok("your soft thresholding matches sparsecourse.regression.soft_threshold, "
-               "including at the threshold and with per-entry thresholds.")
+        return fail(f"on {desc} you returned {np.round(got, 4).tolist()}, expected "
+                    f"{np.round(want, 4).tolist()}. Hint: {hint}.")
+    return ok("your soft thresholding matches sparsecourse.regression.soft_threshold, "
+              "including at the threshold and with per-entry thresholds.")
 
 
 def _cd_cases():
@@ -157,23 +157,23 @@ def check_cd_sweep(fn: Callable) -> CheckResult:
     from ..regression import lasso_cd_reference
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     for desc, X, y, w0, alpha in _cd_cases():
         try:
             out = fn(X.copy(), y.copy(), w0.copy(), float(alpha))
         except Exception as exc:  # noqa: BLE001
-            return _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+            return fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
         got, bad = _as_result_array(out, desc, "the updated coefficient vector w")
         if bad is not None:
             return bad
         want = lasso_cd_reference(X, y, alpha, coef_init=w0, max_iter=1, tol=0.0)
         if got.shape != want.shape:
-            return _fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
-                         "(one coefficient per column of X)")
+            return fail(f"on {desc} the result has shape {got.shape}, expected {want.shape} "
+                        "(one coefficient per column of X)")
         if not np.all(np.isfinite(got)):
             hint = (" A column of zeros has ||x_j||^2 = 0: skip it (its coefficient stays "
                     "where it is)." if "zeros" in desc else "")
-            return _fail(f"on {desc} the result contains NaN or infinity.{hint}")
+            return fail(f"on {desc} the result contains NaN or infinity.{hint}")
         if np.allclose(got, want, rtol=1e-9, atol=1e-12):
             continue
         if np.allclose(got, _cd_sweep_variant(X, y, w0, alpha, jacobi=True), atol=1e-10):
@@ -187,10 +187,10 @@ def check_cd_sweep(fn: Callable) -> CheckResult:
             hint = ("coordinate j becomes soft_threshold(w_j + x_j^T r / ||x_j||^2, "
                     "n alpha / ||x_j||^2), with r = y - X w kept up to date")
         err = np.max(np.abs(got - want))
-        return _fail(f"on {desc} your w differs from one epoch of lasso_cd_reference "
-                     f"(max abs. error {err:.3g}). Hint: {hint}.")
-    return _ok("your sweep matches one epoch of lasso_cd_reference, including a warm start, "
-               "alpha above alpha_max and a column of zeros.")
+        return fail(f"on {desc} your w differs from one epoch of lasso_cd_reference "
+                    f"(max abs. error {err:.3g}). Hint: {hint}.")
+    return ok("your sweep matches one epoch of lasso_cd_reference, including a warm start, "
+              "alpha above alpha_max and a column of zeros.")
 
 
 def check_omp_step(fn: Callable) -> CheckResult:
@@ -224,7 +224,7 @@ def check_omp_step(fn: Callable) -> CheckResult:
     from ..regression import omp_reference
 
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(5)
     X1 = gaussian_matrix(30, 60, seed=1)
     y1 = X1 @ sparse_signal(60, 4, seed=2) + 0.01 * rng.standard_normal(30)
@@ -247,8 +247,8 @@ def check_omp_step(fn: Callable) -> CheckResult:
                 j, coef = out
                 j = int(j)
             except Exception as exc:  # noqa: BLE001
-                return _fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
-                             "it should return the pair (j, coef)")
+                return fail(f"on {desc} your function failed ({type(exc).__name__}: {exc}); "
+                            "it should return the pair (j, coef)")
             got, bad = _as_result_array(coef, desc, "coef, a vector of length p")
             if bad is not None:
                 return bad
@@ -268,11 +268,11 @@ def check_omp_step(fn: Callable) -> CheckResult:
                             "not with y")
                 else:
                     hint = "pick argmax_j |x_j^T r| with r the residual of the current fit"
-                return _fail(f"on {desc} you selected j = {j}, expected {want_j}. Hint: {hint}.")
+                return fail(f"on {desc} you selected j = {j}, expected {want_j}. Hint: {hint}.")
             want = omp_reference(X, y, k + 1)
             if got.shape != want.shape:
-                return _fail(f"on {desc} coef has shape {got.shape}, expected {want.shape} "
-                             "(the full coefficient vector, zeros off the support)")
+                return fail(f"on {desc} coef has shape {got.shape}, expected {want.shape} "
+                            "(the full coefficient vector, zeros off the support)")
             if not np.allclose(got, want, rtol=1e-8, atol=1e-10):
                 prev = omp_reference(X, y, k) if k else np.zeros(X.shape[1])
                 mp = prev.copy()
@@ -285,7 +285,7 @@ def check_omp_step(fn: Callable) -> CheckResult:
                     hint = ("coef is the least-squares solution on support + [j], zeros "
                             "elsewhere")
                 err = np.max(np.abs(got - want))
-                return _fail(f"on {desc} the selection is right but coef is off (max abs. "
-                             f"error {err:.3g}). Hint: {hint}.")
-    return _ok("your OMP step selects the same indices as omp_reference and refits the same "
-               "least-squares coefficients, from an empty support onwards.")
+                return fail(f"on {desc} the selection is right but coef is off (max abs. "
+                            f"error {err:.3g}). Hint: {hint}.")
+    return ok("your OMP step selects the same indices as omp_reference and refits the same "
+              "least-squares coefficients, from an empty support onwards.")

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..datasets import random_csr
-from ._core import CheckResult, _fail, _ok
+from ._core import CheckResult, fail, ok
 
 __all__ = ["check_sparse_forward", "check_sparse_input_grad", "check_sddmm"]
 
@@ -34,24 +34,24 @@ def _as_result(out, desc: str, shape) -> tuple[np.ndarray | None, CheckResult | 
     try:
         arr = np.asarray(out, dtype=float)
     except (TypeError, ValueError):
-        return None, _fail(f"your function should return an array of numbers on {desc}")
+        return None, fail(f"your function should return an array of numbers on {desc}")
     if arr.shape != shape:
-        return None, _fail(f"on {desc} the result has shape {arr.shape}, expected {shape}")
+        return None, fail(f"on {desc} the result has shape {arr.shape}, expected {shape}")
     if not np.isfinite(arr).all():
-        return None, _fail(f"on {desc} the result contains NaN or infinity")
+        return None, fail(f"on {desc} the result contains NaN or infinity")
     return arr, None
 
 
 def _reference(name: str):
     """The package's reference product, imported on first use (``sparse_nn`` loads torch)."""
-    from ..sparse_nn import _kernels
+    from .. import sparse_nn
 
-    return getattr(_kernels, name)
+    return getattr(sparse_nn, name)
 
 
 def _run(fn: Callable, make_args, reference: str, what: str, hint: str) -> CheckResult:
     if not callable(fn):
-        return _fail(f"expected a function, got {type(fn).__name__}")
+        return fail(f"expected a function, got {type(fn).__name__}")
     rng = np.random.default_rng(1)
     for desc, W, batch in _cases():
         args = make_args(W, batch, rng)
@@ -59,14 +59,14 @@ def _run(fn: Callable, make_args, reference: str, what: str, hint: str) -> Check
         try:
             out = fn(*args[0])
         except Exception as exc:  # noqa: BLE001 - report any learner error
-            return _fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+            return fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
         got, bad = _as_result(out, desc, want.shape)
         if bad is not None:
             return bad
         if not np.allclose(got, want, rtol=1e-8, atol=1e-10):
             err = float(np.abs(got - want).max())
-            return _fail(f"on {desc} the {what} is wrong (max abs. error {err:.3g}); {hint}")
-    return _ok(f"your {what} matches the reference on all test layers, including empty rows.")
+            return fail(f"on {desc} the {what} is wrong (max abs. error {err:.3g}); {hint}")
+    return ok(f"your {what} matches the reference on all test layers, including empty rows.")
 
 
 def check_sparse_forward(fn: Callable) -> CheckResult:

@@ -35,9 +35,8 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int, check_positive, get_rng
-from ..regression._base import _validate_data
-from .sparse_coding import _check_layout, lasso_objective, sparse_encode
+from .._validation import as_float_array, check_int, check_positive, get_rng, validate_data
+from .sparse_coding import check_layout, sparse_coding_objective, sparse_encode
 
 __all__ = [
     "normalize_atoms",
@@ -202,7 +201,7 @@ def ksvd_update(X, D, codes) -> tuple[np.ndarray, np.ndarray]:
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     D = as_float_array(D, "D", ndim=2, dtype=np.float64).copy()
     C = as_float_array(codes, "codes", ndim=2, dtype=np.float64).copy()
-    _check_layout(X, D, C)
+    check_layout(X, D, C)
     R = X - C @ D  # the residual, kept up to date
     for j in range(D.shape[0]):
         idx = np.flatnonzero(C[:, j])
@@ -305,7 +304,7 @@ def _dl_objective(X, D, C, lam):
     if lam is None:
         R = X - C @ D
         return float(0.5 * np.einsum("ij,ij->", R, R) / X.shape[0])
-    return lasso_objective(X, D, C, lam)
+    return sparse_coding_objective(X, D, C, lam)
 
 
 def learn_dictionary(X, n_atoms: int, *, method: str = "online", lam: float | None = None,
@@ -341,7 +340,7 @@ def learn_dictionary(X, n_atoms: int, *, method: str = "online", lam: float | No
     seed : int, numpy.random.Generator or None
     return_history : bool, default False
         Also return the objective on all of ``X`` after every iteration (the LASSO objective
-        of :func:`~sparsecourse.coding.lasso_objective`, or ``0.5 ||X - C D||^2 / n`` for
+        of :func:`~sparsecourse.coding.sparse_coding_objective`, or ``0.5 ||X - C D||^2 / n`` for
         OMP codes), starting with the initial dictionary.
 
     Returns
@@ -467,7 +466,7 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` of shape (n_samples, n_features)."""
-        X = _validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         X = as_float_array(X, "X", ndim=2, dtype=np.float64, allow_empty=False)
         rs = self.random_state
         seed = rs if not isinstance(rs, np.random.RandomState) else rs.randint(2**31 - 1)
@@ -481,7 +480,7 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Sparse codes of ``X`` over the learned dictionary."""
         check_is_fitted(self, "components_")
-        X = _validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         if self.alpha is None:
             return sparse_encode(X, self.components_, algorithm="omp",
                                  n_nonzero_coefs=self.n_nonzero_coefs)

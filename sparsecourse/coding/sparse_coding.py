@@ -12,15 +12,15 @@ papers, and of :func:`sklearn.decomposition.sparse_encode`).
 
 Two conventions for the dictionary meet in this chapter, and the functions say which they use:
 
-* :func:`ista` and :func:`fista` (the references that LISTA unrolls) take ``A`` of shape
+* :func:`batch_ista` and :func:`batch_fista` (the references that LISTA unrolls) take ``A`` of shape
   ``(m, n)`` whose **columns** are atoms, so that a signal is ``y ~ A x``; a batch ``Y`` of shape
   ``(batch, m)`` is coded as ``X`` of shape ``(batch, n)`` with ``Y ~ X A^T``.
-* :func:`sparse_encode`, :func:`lasso_objective` and the dictionary learners of
+* :func:`sparse_encode`, :func:`sparse_coding_objective` and the dictionary learners of
   :mod:`sparsecourse.coding.dictionary` follow scikit-learn: ``dictionary`` of shape
   ``(n_atoms, n_features)`` whose **rows** are atoms, ``X ~ codes @ dictionary``. The two meet
   through ``A = dictionary.T``.
 
-Reference implementations: :func:`soft_threshold`, :func:`ista`, :func:`fista` (torch,
+Reference implementations: :func:`soft_threshold`, :func:`batch_ista`, :func:`batch_fista` (torch,
 batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` runs
 working-set coordinate descent with feature-sign steps on the Gram matrix for every signal in
 compiled loops (numba, optionally one signal per thread), and reaches the optimum to machine
@@ -29,19 +29,19 @@ precision; its ``"omp"`` mode is Batch-OMP, used by K-SVD.
 
 from __future__ import annotations
 
-import numbers
-
 import numba as nb
 import numpy as np
 import torch
 
 from .._validation import as_float_array, check_int, check_positive
+from ..regression import soft_threshold
+from ._kernels import cd_batch, cd_batch_serial, omp_batch, omp_batch_serial
 
 __all__ = [
     "soft_threshold",
-    "ista",
-    "fista",
-    "lasso_objective",
+    "batch_ista",
+    "batch_fista",
+    "sparse_coding_objective",
     "sparse_encode",
 ]
 
@@ -76,7 +76,7 @@ def _to_tensor(x, name: str, dtype=None, device=None) -> torch.Tensor:
 
 
 def _check_problem(Y, A, lam, n_iter, step, x0):
-    """Validate the arguments of :func:`ista` / :func:`fista` and return torch versions."""
+    """Validate the arguments of :func:`batch_ista` / :func:`batch_fista`; torch versions."""
     Y = _to_tensor(Y, "Y")
     A = _to_tensor(A, "A", dtype=Y.dtype, device=Y.device)
     if A.ndim != 2:
@@ -117,52 +117,15 @@ def _check_problem(Y, A, lam, n_iter, step, x0):
 # Reference solvers (torch)
 # ------------------------------------------------------------------------------------------
 
-def soft_threshold(x, tau):
-    r"""Soft thresholding, the proximal operator of ``tau * ||.||_1``, for torch tensors.
-
-    .. math::
-
-        \mathrm{ST}_\tau(x) = \operatorname{sign}(x) \max(|x| - \tau, 0) .
-
-    Same semantics as :func:`sparsecourse.regression.soft_threshold`, but it stays in torch
-    (any device, any float dtype) and is differentiable almost everywhere, which is what the
-    unrolled networks of this chapter need.
-
-    Parameters
-    ----------
-    x : torch.Tensor or array-like
-    tau : float or torch.Tensor, >= 0
-        Threshold, broadcast against ``x`` (e.g. one threshold per atom).
-
-    Returns
-    -------
-    torch.Tensor
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sparsecourse.coding import soft_threshold
-    >>> soft_threshold(torch.tensor([-3.0, -0.5, 0.2, 2.0]), 1.0)
-    tensor([-2., -0.,  0.,  1.])
-    """
-    x = _to_tensor(x, "x")
-    if isinstance(tau, torch.Tensor):
-        if (tau < 0).any():
-            raise ValueError("tau must be >= 0")
-    else:
-        if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-            raise TypeError(f"tau must be a real number or a tensor, got {type(tau).__name__}")
-        if tau < 0:
-            raise ValueError(f"tau must be >= 0, got {tau}")
-    return torch.sign(x) * torch.clamp(torch.abs(x) - tau, min=0)
-
-
-def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
-         return_iterates: bool = False):
+def batch_ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
+               return_iterates: bool = False):
     r"""ISTA for a batch of sparse coding problems (torch reference implementation).
 
     Each row ``y`` of ``Y`` is coded by minimising ``0.5 ||y - A x||^2 + lam ||x||_1``
-    with the iterative shrinkage-thresholding algorithm: a gradient step on the quadratic
+    (*unscaled*: no ``1/n``, the convention of the sparse coding and LISTA papers; for
+    scikit-learn's ``1/(2n)`` scaling with ``alpha`` on one regression problem see
+    :func:`sparsecourse.regression.ista`) with the iterative shrinkage-thresholding algorithm:
+    a gradient step on the quadratic
     followed by soft thresholding,
 
     .. math::
@@ -200,17 +163,18 @@ def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=N
 
     See Also
     --------
-    fista : the accelerated version.
+    batch_fista : the accelerated version.
     sparse_encode : the fast CPU solver (NumPy in and out, scikit-learn's dictionary layout).
 
     Examples
     --------
     >>> import torch
-    >>> from sparsecourse.coding import ista
+    >>> from sparsecourse.coding import batch_ista
     >>> A = torch.eye(3, dtype=torch.float64)
-    >>> ista(torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64), A, 0.75, n_iter=10).tolist()
+    >>> Y = torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64)
+    >>> batch_ista(Y, A, 0.75, n_iter=10).tolist()
     [[1.25, -0.0, 0.25]]
-    >>> codes, its = ista(torch.randn(5, 3), A.float(), 0.1, n_iter=4, return_iterates=True)
+    >>> codes, its = batch_ista(torch.randn(5, 3), A.float(), 0.1, n_iter=4, return_iterates=True)
     >>> codes.shape, len(its)
     (torch.Size([5, 3]), 4)
     """
@@ -225,9 +189,12 @@ def ista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=N
     return (x, iterates) if return_iterates else x
 
 
-def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
-          return_iterates: bool = False):
+def batch_fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=None,
+                return_iterates: bool = False):
     r"""FISTA for a batch of sparse coding problems (torch reference implementation).
+
+    The objective is :func:`batch_ista`'s, ``0.5 ||y - A x||^2 + lam ||x||_1`` per row,
+    unscaled (:func:`sparsecourse.regression.fista` is the ``1/(2n)``-scaled regression one).
 
     Beck & Teboulle's accelerated ISTA takes the ISTA step from an extrapolated point ``z``:
 
@@ -244,7 +211,7 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
     Parameters
     ----------
     Y, A, lam, n_iter, step, x0, return_iterates
-        As in :func:`ista`.
+        As in :func:`batch_ista`.
 
     Returns
     -------
@@ -254,12 +221,12 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
     Examples
     --------
     >>> import torch
-    >>> from sparsecourse.coding import fista, ista, lasso_objective
+    >>> from sparsecourse.coding import batch_fista, batch_ista, sparse_coding_objective
     >>> g = torch.Generator().manual_seed(0)
     >>> A = torch.randn(20, 50, generator=g, dtype=torch.float64)
     >>> Y = torch.randn(8, 20, generator=g, dtype=torch.float64)
-    >>> f = lasso_objective(Y, A.T, fista(Y, A, 0.5, n_iter=50), 0.5)
-    >>> i = lasso_objective(Y, A.T, ista(Y, A, 0.5, n_iter=50), 0.5)
+    >>> f = sparse_coding_objective(Y, A.T, batch_fista(Y, A, 0.5, n_iter=50), 0.5)
+    >>> i = sparse_coding_objective(Y, A.T, batch_ista(Y, A, 0.5, n_iter=50), 0.5)
     >>> bool(f < i)
     True
     """
@@ -282,11 +249,14 @@ def fista(Y, A, lam: float, *, n_iter: int = 100, step: float | None = None, x0=
 # Objective
 # ------------------------------------------------------------------------------------------
 
-def lasso_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
+def sparse_coding_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
     r"""The sparse coding objective ``0.5 ||x - c D||^2 + lam ||c||_1`` of each row.
 
+    Unscaled, unlike :func:`sparsecourse.regression.lasso_objective`, which is scikit-learn's
+    ``1/(2n) ||y - X w||^2 + alpha ||w||_1`` of one regression problem.
+
     Uses scikit-learn's layout: ``X ~ codes @ dictionary`` with atoms as rows of
-    ``dictionary``. (For :func:`ista`'s ``A``, whose columns are atoms, pass ``A.T``.)
+    ``dictionary``. (For :func:`batch_ista`'s ``A``, whose columns are atoms, pass ``A.T``.)
 
     Parameters
     ----------
@@ -304,17 +274,17 @@ def lasso_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsecourse.coding import lasso_objective
+    >>> from sparsecourse.coding import sparse_coding_objective
     >>> X = np.array([[1.0, 2.0]]); D = np.eye(2)
-    >>> lasso_objective(X, D, np.zeros((1, 2)), 0.5)   # 0.5 * ||x||^2
+    >>> sparse_coding_objective(X, D, np.zeros((1, 2)), 0.5)   # 0.5 * ||x||^2
     2.5
-    >>> lasso_objective(X, D, X, 0.5)                  # 0.5 * ||x||_1
+    >>> sparse_coding_objective(X, D, X, 0.5)                  # 0.5 * ||x||_1
     1.5
     """
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     D = as_float_array(dictionary, "dictionary", ndim=2, dtype=np.float64)
     C = as_float_array(codes, "codes", ndim=2, dtype=np.float64)
-    _check_layout(X, D, C)
+    check_layout(X, D, C)
     lam = _check_lam(lam)
     if reduce not in ("mean", "sum", "none"):
         raise ValueError(f"reduce must be 'mean', 'sum' or 'none', got {reduce!r}")
@@ -325,7 +295,7 @@ def lasso_objective(X, dictionary, codes, lam: float, *, reduce: str = "mean"):
     return float(per_row.mean() if reduce == "mean" else per_row.sum())
 
 
-def _check_layout(X, D, C=None):
+def check_layout(X, D, C=None):
     """Shapes in scikit-learn's layout: X (n, p), dictionary (k, p), codes (n, k)."""
     if D.shape[1] != X.shape[1]:
         raise ValueError(
@@ -335,390 +305,6 @@ def _check_layout(X, D, C=None):
     if C is not None and C.shape != (X.shape[0], D.shape[0]):
         raise ValueError(f"codes must have shape (n_samples, n_atoms) = "
                          f"{(X.shape[0], D.shape[0])}, got {C.shape}")
-
-
-# ------------------------------------------------------------------------------------------
-# Fast CPU path (numba): coordinate descent and OMP on the Gram matrix, one signal per thread
-# ------------------------------------------------------------------------------------------
-#
-# Everything below works in scikit-learn's layout and only through the Gram matrix
-# ``G = D D^T`` (n_atoms x n_atoms) and the correlations ``B = X D^T`` (n_samples x n_atoms):
-# for a signal x with b = D x the objective is, up to the constant ||x||^2 / 2,
-#
-#     F(c) = 0.5 c^T G c - b^T c + lam ||c||_1 ,   gradient of the smooth part  g = G c - b .
-#
-# Both are computed once with two BLAS products; after that a signal costs O(n_atoms) per
-# coordinate visit, independent of the signal's length.
-
-_FM = {"reassoc", "contract", "nsz"}
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _chol_solve_inplace(M, rhs, s):
-    """Solve M[:s, :s] z = rhs[:s] by Cholesky (M overwritten). False if not positive definite."""
-    for j in range(s):
-        d = M[j, j]
-        for k in range(j):
-            d -= M[j, k] * M[j, k]
-        if d <= 1e-12 * max(M[j, j], 1e-300):
-            return False
-        d = np.sqrt(d)
-        M[j, j] = d
-        for i in range(j + 1, s):
-            v = M[i, j]
-            for k in range(j):
-                v -= M[i, k] * M[j, k]
-            M[i, j] = v / d
-    for i in range(s):  # forward: L w = rhs
-        v = rhs[i]
-        for k in range(i):
-            v -= M[i, k] * rhs[k]
-        rhs[i] = v / M[i, i]
-    for i in range(s - 1, -1, -1):  # backward: L^T z = w
-        v = rhs[i]
-        for k in range(i + 1, s):
-            v -= M[k, i] * rhs[k]
-        rhs[i] = v / M[i, i]
-    return True
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _gap(c, g, b, xx, lam):
-    """Duality gap of one signal from the code c and the gradient g = G c - b (O(n_atoms)).
-
-    With r = x - D^T c: ||r||^2 = xx - 2 b.c + c.G c = xx - b.c + c.g, D r = -g, and the dual
-    point theta = s r with s = min(1, lam / max|g|) is feasible (|D theta| <= lam).
-    """
-    bc = 0.0
-    cg = 0.0
-    l1 = 0.0
-    gmax = 0.0
-    for j in range(c.shape[0]):
-        bc += b[j] * c[j]
-        cg += c[j] * g[j]
-        l1 += abs(c[j])
-        gmax = max(gmax, abs(g[j]))
-    rr = max(xx - bc + cg, 0.0)
-    xr = xx - bc
-    s = 1.0 if gmax <= lam else lam / gmax
-    primal = 0.5 * rr + lam * l1
-    dual = s * xr - 0.5 * s * s * rr
-    return primal - dual
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _null_direction(Gs, cs, act, a, M, z, d):
-    """A direction ``d`` in the null space of ``Gs_AA`` along which ``sum sign(c) d < 0``.
-
-    Row-by-row Cholesky of ``Gs_AA`` stops at the first (numerically) dependent atom ``p``;
-    ``Gs_{:p,:p} z = Gs_{:p,p}`` then gives ``d = e_p - z``: ``D_A^T d = D_p - D_{:p}^T z = 0``.
-    """
-    p = -1
-    for j in range(a):
-        gj = Gs[act[j]]
-        for k in range(j):
-            v = gj[act[k]]
-            for m in range(k):
-                v -= M[j, m] * M[k, m]
-            M[j, k] = v / M[k, k]
-        dd = gj[act[j]]
-        for k in range(j):
-            dd -= M[j, k] * M[j, k]
-        if dd <= 1e-10 * gj[act[j]]:
-            p = j
-            break
-        M[j, j] = np.sqrt(dd)
-    if p < 0:
-        return False
-    for i in range(p - 1, -1, -1):  # L^T z = L^{-1} Gs_{:p,p}, the row M[p, :p]
-        v = M[p, i]
-        for k in range(i + 1, p):
-            v -= M[k, i] * z[k]
-        z[i] = v / M[i, i]
-    slope = 0.0
-    for i in range(a):
-        d[i] = -z[i] if i < p else (1.0 if i == p else 0.0)
-        slope += d[i] * (1.0 if cs[act[i]] > 0 else -1.0)
-    if slope == 0.0:
-        return False
-    if slope > 0.0:
-        for i in range(a):
-            d[i] = -d[i]
-    return True
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _solve_restricted(Gs, lam, cs, gs, M, rhs, d, act):
-    """Solve ``min 0.5 c.Gs c - bs.c + lam ||c||_1`` over a few atoms, from ``cs``.
-
-    ``Gs`` is the (s, s) Gram matrix of the atoms in the working set and ``gs = Gs cs - bs``;
-    both ``cs`` and ``gs`` are updated in place. A few cheap coordinate-descent sweeps (O(s^2)
-    each) find the signs, then *feature-sign* steps (Lee, Battle, Raina & Ng, 2006) finish the
-    job exactly: on the atoms A with non-zero codes and signs sigma the optimum solves
-    ``Gs_AA c_A = bs_A - lam sigma``; a step moves towards that solution and stops at the best
-    of the points where a code changes sign (that atom then leaves A). Every step lowers the
-    objective. Returns True if the restricted problem was solved (KKT conditions hold).
-    """
-    s = cs.shape[0]
-    for _ in range(10):
-        max_d = 0.0
-        max_c = 0.0
-        for j in range(s):
-            old = cs[j]
-            z = old - gs[j] / Gs[j, j]
-            t = lam / Gs[j, j]
-            new = z - t if z > t else (z + t if z < -t else 0.0)
-            if new != old:
-                dj = new - old
-                cs[j] = new
-                for i in range(s):
-                    gs[i] += dj * Gs[j, i]
-                max_d = max(max_d, abs(dj))
-            max_c = max(max_c, abs(new))
-        if max_d <= 1e-2 * max_c:
-            break
-    for _ in range(s + 2):
-        # KKT on the working set: |g_j| <= lam where c_j = 0, g_j = -lam sign(c_j) elsewhere
-        a = 0
-        viol = 0.0
-        for j in range(s):
-            if cs[j] != 0.0:
-                act[a] = j
-                a += 1
-                sg = 1.0 if cs[j] > 0 else -1.0
-                viol = max(viol, abs(gs[j] + lam * sg))
-            else:
-                viol = max(viol, abs(gs[j]) - lam)
-        if viol <= 1e-13 * (lam + 1.0):
-            return True
-        if a == 0:
-            return False
-        # Newton system on A: Gs_AA z = bs_A - lam sigma, with bs = Gs cs - gs
-        for p in range(a):
-            v = 0.0
-            for q in range(a):
-                M[p, q] = Gs[act[p], act[q]]
-            for q in range(s):
-                v += Gs[act[p], q] * cs[q]
-            sg = 1.0 if cs[act[p]] > 0 else -1.0
-            rhs[p] = v - gs[act[p]] - lam * sg
-        newton = _chol_solve_inplace(M, rhs, a)
-        if newton:
-            for p in range(a):
-                d[p] = rhs[p] - cs[act[p]]
-        else:
-            # Gs_AA singular (more codes than the atoms' rank): step along its null space.
-            # The fit does not change, the l1 norm goes down until a code reaches zero.
-            if not _null_direction(Gs, cs, act, a, M, rhs, d):
-                return False
-        # objective along c_A + t d, minus its value at t = 0
-        gd = 0.0
-        dGd = 0.0
-        pen0 = 0.0
-        pen1 = 0.0
-        for p in range(a):
-            x = cs[act[p]]
-            gd += gs[act[p]] * d[p]
-            pen0 += abs(x)
-            pen1 += abs(x + d[p])
-            for q in range(a):
-                dGd += d[p] * Gs[act[p], act[q]] * d[q]
-        t_hi = 1.0 if newton else np.inf
-        best_t = 1.0 if newton else -1.0
-        best_f = gd + 0.5 * dGd + lam * (pen1 - pen0) if newton else np.inf
-        for p in range(a):  # breakpoints where a code reaches zero
-            x = cs[act[p]]
-            if x * d[p] < 0.0:
-                t = -x / d[p]
-                if t < t_hi:
-                    pen = 0.0
-                    for q in range(a):
-                        pen += abs(cs[act[q]] + t * d[q])
-                    f = t * gd + 0.5 * t * t * dGd + lam * (pen - pen0)
-                    if f < best_f:
-                        best_f = f
-                        best_t = t
-        if best_t < 0.0 or not (best_f < 0.0):
-            return False
-        for p in range(a):
-            j = act[p]
-            x = cs[j]
-            new = x + best_t * d[p]
-            if best_t < 1.0 and x * d[p] < 0.0 and -x / d[p] == best_t:
-                new = 0.0  # the code that reached zero leaves A
-            dj = new - x
-            if dj != 0.0:
-                cs[j] = new
-                for i in range(s):
-                    gs[i] += dj * Gs[j, i]
-        if best_t == 1.0:
-            # the restricted optimum on A: a zero code in the working set may now violate
-            # its KKT condition; one sweep lets it back in before the next Newton step
-            for j in range(s):
-                if cs[j] == 0.0 and abs(gs[j]) > lam:
-                    old = cs[j]
-                    z = old - gs[j] / Gs[j, j]
-                    t = lam / Gs[j, j]
-                    new = z - t if z > t else (z + t if z < -t else 0.0)
-                    dj = new - old
-                    cs[j] = new
-                    for i in range(s):
-                        gs[i] += dj * Gs[j, i]
-    return False
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _cd_one(G, b, xx, lam, c, g, tol_abs, max_iter, work, viol, Gs, cs, gs, M, rhs, d, act):
-    """Working-set solver for one signal; ``c`` and ``g = G c - b`` are updated in place.
-
-    Each epoch builds a working set, the current support plus the atoms that violate their
-    optimality condition ``|g_j| <= lam`` the most (as many as the support has, at least 8),
-    solves the problem restricted to it exactly on its small Gram matrix
-    (:func:`_solve_restricted`), refreshes the gradient of every atom (O(s n_atoms)) and checks
-    the duality gap. Atoms outside the working set are never touched by the inner solver,
-    so an epoch costs O(s^2) per sweep instead of O(s n_atoms). Returns the epochs used.
-    """
-    k = c.shape[0]
-    for epoch in range(max_iter):
-        if _gap(c, g, b, xx, lam) <= tol_abs:
-            return epoch
-        s = 0
-        n_viol = 0
-        for j in range(k):
-            if c[j] != 0.0:
-                work[s] = j
-                s += 1
-            elif abs(g[j]) > lam:
-                act[n_viol] = j
-                viol[n_viol] = abs(g[j])
-                n_viol += 1
-        # add the largest violators (partial selection sort: q is small)
-        q = min(n_viol, max(8, s))
-        for a in range(q):
-            best = a
-            for t in range(a + 1, n_viol):
-                if viol[t] > viol[best]:
-                    best = t
-            viol[a], viol[best] = viol[best], viol[a]
-            act[a], act[best] = act[best], act[a]
-            work[s] = act[a]
-            s += 1
-        for p in range(s):
-            row = G[work[p]]
-            for t in range(s):
-                Gs[p, t] = row[work[t]]
-            cs[p] = c[work[p]]
-            gs[p] = g[work[p]]
-        _solve_restricted(Gs[:s, :s], lam, cs[:s], gs[:s], M, rhs, d, act)
-        for i in range(k):
-            g[i] = -b[i]
-        for p in range(s):
-            c[work[p]] = cs[p]
-            if cs[p] != 0.0:
-                row = G[work[p]]
-                v = cs[p]
-                for i in range(k):
-                    g[i] += v * row[i]
-    return max_iter
-
-
-@nb.njit(cache=True, fastmath=_FM, parallel=True)
-def _cd_batch(G, B, xx, lam, C, tol, max_iter):
-    """Working-set coordinate descent for every row of B = X D^T; C: starts in, codes out."""
-    n, k = B.shape
-    n_epochs = np.empty(n, dtype=np.int64)
-    for r in nb.prange(n):
-        b = B[r]
-        c = C[r]
-        g = -b.copy()
-        for j in range(k):
-            if c[j] != 0.0:
-                for i in range(k):
-                    g[i] += c[j] * G[j, i]
-        work = np.empty(k, dtype=np.int64)
-        act = np.empty(k, dtype=np.int64)
-        viol = np.empty(k)
-        Gs = np.empty((k, k))
-        M = np.empty((k, k))
-        cs = np.empty(k)
-        gs = np.empty(k)
-        rhs = np.empty(k)
-        d = np.empty(k)
-        n_epochs[r] = _cd_one(G, b, xx[r], lam, c, g, tol * max(xx[r], 1e-300),
-                              max_iter, work, viol, Gs, cs, gs, M, rhs, d, act)
-    return n_epochs
-
-
-@nb.njit(cache=True, fastmath=_FM, parallel=True)
-def _omp_batch(G, B, xx, n_nonzero, tol, C):
-    """Batch-OMP (Rubinstein, Zibulevsky & Elad, 2008): OMP through the Gram matrix.
-
-    The correlations with the residual are alpha = b - G[:, S] gamma and the least-squares
-    coefficients gamma solve G_SS gamma = b_S with a Cholesky factor grown by one row per atom.
-    Stops after ``n_nonzero`` atoms, or once ||r||^2 = xx - b_S . gamma <= tol (if tol >= 0).
-    """
-    n, k = B.shape
-    for r in nb.prange(n):
-        b = B[r]
-        L = np.zeros((n_nonzero, n_nonzero))
-        S = np.empty(n_nonzero, dtype=np.int64)
-        gamma = np.zeros(n_nonzero)
-        alpha = b.copy()
-        chosen = np.zeros(k, dtype=np.bool_)
-        s = 0
-        err = xx[r]
-        while s < n_nonzero and (tol < 0 or err > tol):
-            best = -1
-            bv = 0.0
-            for j in range(k):
-                if not chosen[j] and abs(alpha[j]) > bv:
-                    bv = abs(alpha[j])
-                    best = j
-            if best < 0 or bv <= 1e-14 * np.sqrt(max(xx[r], 1e-300)):
-                break
-            # grow the Cholesky factor of G_SS by one row
-            for p in range(s):
-                v = G[S[p], best]
-                for q in range(p):
-                    v -= L[p, q] * L[s, q]
-                L[s, p] = v / L[p, p]
-            d = G[best, best]
-            for q in range(s):
-                d -= L[s, q] * L[s, q]
-            if d <= 1e-12 * G[best, best]:
-                break  # the atom is (numerically) in the span of the chosen ones
-            L[s, s] = np.sqrt(d)
-            S[s] = best
-            chosen[best] = True
-            s += 1
-            # gamma = (L L^T)^{-1} b_S
-            for p in range(s):
-                v = b[S[p]]
-                for q in range(p):
-                    v -= L[p, q] * gamma[q]
-                gamma[p] = v / L[p, p]
-            for p in range(s - 1, -1, -1):
-                v = gamma[p]
-                for q in range(p + 1, s):
-                    v -= L[q, p] * gamma[q]
-                gamma[p] = v / L[p, p]
-            # alpha = b - G[:, S] gamma, err = ||x||^2 - b_S . gamma
-            for j in range(k):
-                alpha[j] = b[j]
-            err = xx[r]
-            for p in range(s):
-                gp = gamma[p]
-                row = G[S[p]]
-                for j in range(k):
-                    alpha[j] -= row[j] * gp
-                err -= b[S[p]] * gp
-        for p in range(s):
-            C[r, S[p]] = gamma[p]
-
-
-# the same loops compiled without a thread pool (prange is then a plain range)
-_cd_batch_serial = nb.njit(cache=True, fastmath=_FM)(_cd_batch.py_func)
-_omp_batch_serial = nb.njit(cache=True, fastmath=_FM)(_omp_batch.py_func)
 
 
 # ------------------------------------------------------------------------------------------
@@ -759,7 +345,7 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     lam : float > 0
         Weight of the ``l1`` penalty (``"cd"`` and ``"fista"``).
     algorithm : {"cd", "fista", "omp"}, default "cd"
-        ``"cd"``: the numba coordinate descent above. ``"fista"``: :func:`fista` in torch,
+        ``"cd"``: the numba coordinate descent above. ``"fista"``: :func:`batch_fista` in torch,
         ``max_iter`` iterations, no stopping rule. ``"omp"``: Batch-OMP through the Gram matrix
         (Rubinstein, Zibulevsky & Elad, 2008), the same selections as
         :func:`sparsecourse.regression.omp` for each row.
@@ -786,28 +372,28 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
 
     See Also
     --------
-    ista, fista : the torch references.
-    lasso_objective : the objective these codes minimise.
+    batch_ista, batch_fista : the torch references.
+    sparse_coding_objective : the objective these codes minimise.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.decomposition import sparse_encode as sk_encode
-    >>> from sparsecourse.coding import sparse_encode, lasso_objective
+    >>> from sparsecourse.coding import sparse_encode, sparse_coding_objective
     >>> rng = np.random.default_rng(0)
     >>> D = rng.standard_normal((30, 16)); X = rng.standard_normal((100, 16))
     >>> C = sparse_encode(X, D, 0.5)
     >>> C.shape
     (100, 30)
     >>> S = sk_encode(X, D, algorithm="lasso_lars", alpha=0.5)
-    >>> bool(lasso_objective(X, D, C, 0.5) <= lasso_objective(X, D, S, 0.5) + 1e-10)
+    >>> bool(sparse_coding_objective(X, D, C, 0.5) <= sparse_coding_objective(X, D, S, 0.5) + 1e-10)
     True
     >>> (sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3) != 0).sum(axis=1).max()
     np.int64(3)
     """
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     D = as_float_array(dictionary, "dictionary", ndim=2, dtype=np.float64)
-    _check_layout(X, D)
+    check_layout(X, D)
     n, k = X.shape[0], D.shape[0]
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
@@ -838,23 +424,23 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     if n == 0:
         return C
     if algorithm == "fista":
-        return fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy()
+        return batch_fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy()
     G = D @ D.T
     B = X @ D.T
     xx = np.einsum("ij,ij->i", X, X)
     if n_threads == 1:
         if algorithm == "cd":
-            _cd_batch_serial(G, B, xx, lam, C, 1e-10 if tol is None else tol, max_iter)
+            cd_batch_serial(G, B, xx, lam, C, 1e-10 if tol is None else tol, max_iter)
         else:
-            _omp_batch_serial(G, B, xx, k_max, omp_tol, C)
+            omp_batch_serial(G, B, xx, k_max, omp_tol, C)
         return C
     previous = nb.get_num_threads()
     nb.set_num_threads(n_threads)
     try:
         if algorithm == "cd":
-            _cd_batch(G, B, xx, lam, C, 1e-10 if tol is None else tol, max_iter)
+            cd_batch(G, B, xx, lam, C, 1e-10 if tol is None else tol, max_iter)
         else:
-            _omp_batch(G, B, xx, k_max, omp_tol, C)
+            omp_batch(G, B, xx, k_max, omp_tol, C)
     finally:
         nb.set_num_threads(previous)
     return C

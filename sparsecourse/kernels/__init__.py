@@ -18,18 +18,25 @@ import warnings
 
 import numpy as np
 
-from .._validation import _result_float_dtype, as_csr, as_float_array
-from ._numba_csr import spmm_kernel, spmv_kernel
+from .._validation import as_csr, as_float_array, result_float_dtype
+from ._numba_csr import axpy, axpy4, spmm_kernel, spmm_kernel_serial, spmv_kernel  # noqa: F401
 
 # Sparse GEMV for activation sparsity (chapter 5): input-major weights, skipped inputs skip rows.
-from ._numba_gemv import (  # noqa: E402
+from ._numba_gemv import (  # noqa: E402, F401
     cats_mlp,
     cats_mlp_reference,
+    compact_kernel,
+    gemv_kernel,
     input_major,
     sparse_gemv,
     sparse_gemv_reference,
 )
 
+# The compiled loops ``spmv_kernel``, ``spmm_kernel`` (with an optional bias),
+# ``spmm_kernel_serial``, the inner loops ``axpy``/``axpy4`` and the GEMV loops ``compact_kernel``
+# and ``gemv_kernel`` are public too, for the other
+# chapters' kernels and the benchmarks; they are numba dispatchers, so they stay out of __all__
+# (and of the API page, which documents functions).
 __all__ = ["csr_spmv", "csr_spmm", "triton_available", "triton_csr_spmv",
            "input_major", "sparse_gemv", "sparse_gemv_reference", "cats_mlp",
            "cats_mlp_reference", "triton_sparse_gemv", "triton_cats_mlp"]
@@ -67,14 +74,8 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     >>> csr_spmv(A, np.array([1.0, 1.0, 1.0]))
     array([3., 0., 3.])
     """
-    A = as_csr(A, "A", check_finite=False)
-    x = as_float_array(x, "x", ndim=1, check_finite=False)
-    m, n = A.shape
-    if x.shape[0] != n:
-        raise ValueError(f"x must have length A.shape[1] = {n}, got shape {x.shape}")
-    dtype = _result_float_dtype(A.dtype, x.dtype, name="A and x")
-    A = as_csr(A, "A", dtype=dtype, check_finite=False)
-    x = as_float_array(x, "x", dtype=dtype, check_finite=check_finite)
+    A, x, dtype = _operands(A, x, "x", check_finite)
+    m = A.shape[0]
     if out is None:
         out = np.empty(m, dtype=dtype)
     elif not (isinstance(out, np.ndarray) and out.shape == (m,) and out.dtype == dtype
@@ -87,6 +88,19 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     return out
 
 
+def _operands(A, B, name: str, check_finite: bool):
+    """``A`` in CSR and the dense operand ``B`` (``x`` or ``X``), both in the result dtype."""
+    A = as_csr(A, "A", check_finite=False)
+    B = as_float_array(B, name, ndim=1 if name == "x" else 2, check_finite=False)
+    k = A.shape[1]
+    if B.shape[0] != k:
+        need = f"length A.shape[1] = {k}" if B.ndim == 1 else f"A.shape[1] = {k} rows"
+        raise ValueError(f"{name} must have {need}, got shape {B.shape}")
+    dtype = result_float_dtype(A.dtype, B.dtype, name=f"A and {name}")
+    A = as_csr(A, "A", dtype=dtype, check_finite=False)
+    return A, as_float_array(B, name, dtype=dtype, check_finite=check_finite), dtype
+
+
 def _check_result(out: np.ndarray, A, fn: str) -> None:
     """Name the culprit if a product came out non-finite (the dense operand is checked before)."""
     if np.isfinite(out).all():
@@ -96,14 +110,17 @@ def _check_result(out: np.ndarray, A, fn: str) -> None:
                   "operand are finite; use float64 input", RuntimeWarning, stacklevel=3)
 
 
-def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:
-    """Sparse matrix times dense matrix ``Y = A @ X`` with a parallel numba kernel.
+def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
+             check_finite: bool = True) -> np.ndarray:
+    """Sparse matrix times dense matrix ``Y = A @ X (+ bias[:, None])``, a parallel numba kernel.
 
     Parameters
     ----------
     A : scipy.sparse.csr_array or scipy.sparse.csr_matrix, shape (m, k)
     X : array_like, shape (k, n)
         Dense matrix; copied to C order if it is not (the kernel streams its rows).
+    bias : array_like, shape (m,), optional
+        Added to every column of the product (row ``i`` of ``Y`` starts at ``bias[i]``).
     out : ndarray, shape (m, n), optional
         Preallocated C-contiguous output of the result dtype.
     check_finite : bool, default True
@@ -122,15 +139,18 @@ def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) 
     >>> csr_spmm(A, np.ones((2, 3)))
     array([[1., 1., 1.],
            [2., 2., 2.]])
+    >>> csr_spmm(A, np.ones((2, 1)), bias=np.array([10.0, 20.0]))
+    array([[11.],
+           [22.]])
     """
-    A = as_csr(A, "A", check_finite=False)
-    X = as_float_array(X, "X", ndim=2, check_finite=False)
-    m, k = A.shape
-    if X.shape[0] != k:
-        raise ValueError(f"X must have A.shape[1] = {k} rows, got shape {X.shape}")
-    dtype = _result_float_dtype(A.dtype, X.dtype, name="A and X")
-    A = as_csr(A, "A", dtype=dtype, check_finite=False)
-    X = as_float_array(X, "X", dtype=dtype, check_finite=check_finite)
+    A, X, dtype = _operands(A, X, "X", check_finite)
+    m = A.shape[0]
+    if bias is None:
+        b = np.empty(0, dtype=dtype)
+    else:
+        b = as_float_array(bias, "bias", ndim=1, dtype=dtype, check_finite=check_finite)
+        if b.shape != (m,):
+            raise ValueError(f"bias must have shape ({m},), got {b.shape}")
     shape = (m, X.shape[1])
     if out is None:
         out = np.empty(shape, dtype=dtype)
@@ -138,11 +158,11 @@ def csr_spmm(A, X, *, out: np.ndarray | None = None, check_finite: bool = True) 
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
     if m and shape[1]:
-        spmm_kernel(A.indptr, A.indices, A.data, X, out)
+        spmm_kernel(A.indptr, A.indices, A.data, X, b, out)
         if check_finite:
             _check_result(out, A, "csr_spmm")
     elif m:
-        out[:] = 0
+        out[:] = b[:, None] if b.size else 0
     return out
 
 

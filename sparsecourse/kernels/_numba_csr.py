@@ -21,6 +21,12 @@ Three details make these loops fast (measured in ``benchmarks/spmv.py``):
 * **A local row buffer** in SpMM: the output row is accumulated in a small buffer that stays in
   the L1 cache (one per chunk of rows) and is written to ``Y`` once. Wide ``X`` is processed in
   tiles of ``_SPMM_TILE`` columns so that the buffer stays small.
+
+The SpMM kernel takes an optional bias (an empty array for none): the forward product of a
+sparse linear layer (chapter 4, :mod:`sparsecourse.sparse_nn`) is this kernel, ``Y^T = W X^T +
+b``, on feature-major activations. ``spmm_kernel_serial`` is the same loop on one thread, for
+products too small to pay for waking the thread pool; :func:`axpy` and :func:`axpy4` are the
+inner loops, shared with the other kernels of that chapter.
 """
 
 from __future__ import annotations
@@ -57,30 +63,32 @@ def spmv_kernel(indptr, indices, data, x, y):  # pragma: no cover - compiled
 
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
-def _axpy(buf, a, xr, j0, w):  # pragma: no cover - compiled
+def axpy(buf, a, xr, j0, w):  # pragma: no cover - compiled
     """buf[:w] += a * xr[j0:j0 + w]"""
     for j in range(w):
         buf[j] += a * xr[j0 + j]
 
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
-def _axpy4(buf, a0, x0, a1, x1, a2, x2, a3, x3, j0, w):  # pragma: no cover - compiled
+def axpy4(buf, a0, x0, a1, x1, a2, x2, a3, x3, j0, w):  # pragma: no cover - compiled
     """buf[:w] += a0 * x0[j0:j0 + w] + ... + a3 * x3[j0:j0 + w]: one pass over buf for four."""
     for j in range(w):
         q = j0 + j
         buf[j] += (a0 * x0[q] + a1 * x1[q]) + (a2 * x2[q] + a3 * x3[q])
 
 
-@nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def spmm_kernel(indptr, indices, data, X, Y):  # pragma: no cover - compiled
-    """Y = A @ X for A in CSR and a C-contiguous dense X; Y is overwritten.
+def _spmm_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - compiled
+    """Y = A @ X + bias[:, None] for A in CSR and a C-contiguous dense X; Y is overwritten.
 
-    For each stored a_ik, the row X[k, :] is read contiguously and added into row i of the
-    output: the inner loop is a vectorisable axpy over the columns of X. The rows are split into
-    chunks of ``_SPMM_CHUNK`` so that the row buffer is allocated once per chunk, not per row.
+    ``bias`` may have length 0 (no bias). For each stored a_ik, the row X[k, :] is read
+    contiguously and added into row i of the output: the inner loop is a vectorisable axpy over
+    the columns of X. The rows are split into chunks of ``_SPMM_CHUNK`` so that the row buffer is
+    allocated once per chunk, not per row.
     """
     n_rows = indptr.shape[0] - 1
     n_cols = X.shape[1]
+    with_bias = bias.shape[0] > 0
+    zero = Y.dtype.type(0)
     n_chunks = (n_rows + _SPMM_CHUNK - 1) // _SPMM_CHUNK
     for c in nb.prange(n_chunks):
         r0 = c * _SPMM_CHUNK
@@ -90,30 +98,25 @@ def spmm_kernel(indptr, indices, data, X, Y):  # pragma: no cover - compiled
             w = _u(min(n_cols - j0, _SPMM_TILE))
             uj0 = _u(j0)
             for i in range(r0, r1):
+                b0 = bias[i] if with_bias else zero
                 for j in range(w):
-                    buf[j] = 0
+                    buf[j] = b0
                 start = _u(indptr[i])
                 end = max(start, _u(indptr[i + 1]))
                 mid = end - ((end - start) & _u(3))
                 for p in range(start, mid, _u(4)):
-                    _axpy4(buf, data[p], X[_u(indices[p])],
-                           data[p + _u(1)], X[_u(indices[p + _u(1)])],
-                           data[p + _u(2)], X[_u(indices[p + _u(2)])],
-                           data[p + _u(3)], X[_u(indices[p + _u(3)])], uj0, w)
+                    axpy4(buf, data[p], X[_u(indices[p])],
+                          data[p + _u(1)], X[_u(indices[p + _u(1)])],
+                          data[p + _u(2)], X[_u(indices[p + _u(2)])],
+                          data[p + _u(3)], X[_u(indices[p + _u(3)])], uj0, w)
                 for p in range(mid, end):
-                    _axpy(buf, data[p], X[_u(indices[p])], uj0, w)
+                    axpy(buf, data[p], X[_u(indices[p])], uj0, w)
                 yr = Y[i]
                 for j in range(w):
                     yr[uj0 + j] = buf[j]
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def stream_read(a):  # pragma: no cover - compiled
-    """Sum an array on all cores: reads every byte once and writes nothing (a read-bandwidth probe).
-
-    ``fastmath`` lets the compiler vectorise the reduction; the sum itself is not used.
-    """
-    s = a.dtype.type(0)
-    for i in nb.prange(a.size):
-        s += a[i]
-    return s
+#: ``Y = A @ X + bias``: the loop above on all cores (``prange`` over chunks of rows) ...
+spmm_kernel = nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)(_spmm_py)
+#: ... and the same loop on one thread, for products too small to pay for a parallel region.
+spmm_kernel_serial = nb.njit(cache=True, fastmath=False, nogil=True)(_spmm_py)

@@ -57,6 +57,8 @@ import warnings
 import numba as nb
 import numpy as np
 
+from ._numba_csr import axpy
+
 __all__ = [
     "input_major",
     "sparse_gemv",
@@ -132,26 +134,12 @@ def compact_kernel(x, threshold, idx, val):  # pragma: no cover - compiled
 
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
-def _axpy4(acc, a0, r0, a1, r1, a2, r2, a3, r3, w):  # pragma: no cover - compiled
-    """acc[:w] += a0 * r0[:w] + ... + a3 * r3[:w] (four rows; the ablation in the benchmark)."""
-    for j in range(w):
-        acc[j] += (a0 * r0[j] + a1 * r1[j]) + (a2 * r2[j] + a3 * r3[j])
-
-
-@nb.njit(fastmath=False, inline="always", nogil=True)
 def _axpy8(acc, a0, r0, a1, r1, a2, r2, a3, r3, a4, r4, a5, r5, a6, r6, a7, r7,
            w):  # pragma: no cover - compiled
     """acc[:w] += a0 * r0[:w] + ... + a7 * r7[:w]: one pass over acc for eight rows."""
     for j in range(w):
         acc[j] += (((a0 * r0[j] + a1 * r1[j]) + (a2 * r2[j] + a3 * r3[j]))
                    + ((a4 * r4[j] + a5 * r5[j]) + (a6 * r6[j] + a7 * r7[j])))
-
-
-@nb.njit(fastmath=False, inline="always", nogil=True)
-def _axpy(acc, a0, r0, w):  # pragma: no cover - compiled
-    """acc[:w] += a0 * r0[:w]"""
-    for j in range(w):
-        acc[j] += a0 * r0[j]
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -183,7 +171,7 @@ def gemv_kernel(Wt, idx, val, nnz, partial, y):  # pragma: no cover - compiled
                        val[k + 6], Wt[_u(idx[k + 6]), j0:j1], val[k + 7], Wt[_u(idx[k + 7]), j0:j1],
                        w)
             for k in range(k8, k1):
-                _axpy(acc, val[k], Wt[_u(idx[k]), j0:j1], w)
+                axpy(acc, val[k], Wt[_u(idx[k]), j0:j1], 0, w)
     if n_parts > 1:
         for j in range(n_out):
             s = partial[0, j]
@@ -241,7 +229,7 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
                            coef[6], down_t[_u(rows[6])], coef[7], down_t[_u(rows[7])], w)
                     q = 0
         for k in range(q):
-            _axpy(acc, coef[k], down_t[_u(rows[k])], w)
+            axpy(acc, coef[k], down_t[_u(rows[k])], 0, w)
         counts[p] = n_active
     return counts.sum()
 

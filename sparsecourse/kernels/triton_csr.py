@@ -24,7 +24,16 @@ import triton.language as tl
 
 from .._validation import as_csr, as_float_array
 
-__all__ = ["csr_spmv", "csr_spmv_kernel", "csr_spmv_rows_kernel"]
+__all__ = [
+    "csr_spmv",
+    "csr_spmv_kernel",
+    "csr_spmv_rows_kernel",
+    # input conversion shared by every Triton launcher of the package
+    "default_device",
+    "power_of_two",
+    "csr_to_device",
+    "dense_to_device",
+]
 
 
 @triton.jit
@@ -62,15 +71,69 @@ def csr_spmv_rows_kernel(indptr_ptr, indices_ptr, data_ptr, x_ptr, y_ptr, m,
     tl.store(y_ptr + rows, tl.sum(acc, axis=1), mask=row_ok)
 
 
-def _default_device() -> torch.device:
+def default_device() -> torch.device:
+    """CUDA when a GPU is visible, otherwise the CPU (where Triton needs ``TRITON_INTERPRET=1``)."""
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def _pow2(value: int, name: str) -> int:
-    """``value`` if it is a power of two (a block size), else a ValueError naming ``name``."""
+def power_of_two(value: int, name: str) -> int:
+    """``value`` if it is a power of two (a block size), else a ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> from sparsecourse.kernels.triton_csr import power_of_two  # doctest: +SKIP
+    >>> power_of_two(32, "block")  # doctest: +SKIP
+    32
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value & (value - 1):
         raise ValueError(f"{name} must be a power of two, got {value!r}")
     return value
+
+
+def csr_to_device(A, name: str, device: torch.device):
+    """The CSR arrays of ``A`` on ``device`` as the kernels take them: ``(indptr, indices, data,
+    shape)``.
+
+    ``A`` is a scipy CSR array/matrix, a torch sparse CSR tensor (already on the device: no
+    copy), or a tuple ``(indptr, indices, data, shape)`` of tensors. Indices become int32 and
+    values float32 (the kernels' only signature).
+    """
+    if isinstance(A, tuple):
+        indptr, indices, data, shape = A
+    elif isinstance(A, torch.Tensor):
+        if A.layout != torch.sparse_csr:
+            raise TypeError(f"{name} must be a sparse CSR tensor, got layout {A.layout}")
+        indptr, indices, data, shape = A.crow_indices(), A.col_indices(), A.values(), A.shape
+    else:
+        A = as_csr(A, name)
+        indptr = torch.from_numpy(np.asarray(A.indptr))
+        indices = torch.from_numpy(np.asarray(A.indices))
+        data = torch.from_numpy(np.asarray(A.data))
+        shape = A.shape
+    return (indptr.to(device=device, dtype=torch.int32).contiguous(),
+            indices.to(device=device, dtype=torch.int32).contiguous(),
+            data.to(device=device, dtype=torch.float32).contiguous(),
+            tuple(shape))
+
+
+def dense_to_device(x, name: str, ndim: int, device: torch.device, *,
+                    check_finite: bool = True) -> torch.Tensor:
+    """A real ``ndim``-D array or tensor as a contiguous float32 tensor on ``device``.
+
+    A tensor holding NaN or infinity raises :class:`ValueError` when ``check_finite`` (the check
+    synchronizes with the GPU); array-likes are checked by ``as_float_array`` of
+    ``sparsecourse._validation``.
+    """
+    if isinstance(x, torch.Tensor):
+        if torch.is_complex(x) or x.dtype == torch.bool or not x.is_floating_point():
+            raise TypeError(f"{name} must be a real floating-point tensor, got {x.dtype}")
+        if x.dim() != ndim:
+            raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+        if check_finite and not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+    else:
+        x = torch.from_numpy(as_float_array(x, name, ndim=ndim))
+    return x.to(device=device, dtype=torch.float32).contiguous()
 
 
 def csr_spmv(A, x, *, device=None, block: int = 32, rows_per_program: int = 1,
@@ -107,35 +170,13 @@ def csr_spmv(A, x, *, device=None, block: int = 32, rows_per_program: int = 1,
     >>> csr_spmv(sp.csr_array(np.eye(3)), np.arange(3.0))  # doctest: +SKIP
     tensor([0., 1., 2.])
     """
-    block = _pow2(block, "block")
-    rows_per_program = _pow2(rows_per_program, "rows_per_program")
-    device = torch.device(device) if device is not None else _default_device()
-    if isinstance(A, torch.Tensor):
-        if A.layout != torch.sparse_csr:
-            raise TypeError(f"A must be a sparse CSR tensor, got layout {A.layout}")
-        indptr, indices, data = A.crow_indices(), A.col_indices(), A.values()
-        m, n = A.shape
-    else:
-        A = as_csr(A, "A")
-        m, n = A.shape
-        indptr = torch.from_numpy(np.asarray(A.indptr))
-        indices = torch.from_numpy(np.asarray(A.indices))
-        data = torch.from_numpy(np.asarray(A.data))
-    if isinstance(x, torch.Tensor):
-        if x.dim() != 1:
-            raise ValueError(f"x must be 1-D, got shape {tuple(x.shape)}")
-        if torch.is_complex(x) or x.dtype == torch.bool:
-            raise TypeError(f"x must be real, got {x.dtype}")
-        if check_finite and not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or infinity")
-    else:
-        x = torch.from_numpy(as_float_array(x, "x", ndim=1))
+    block = power_of_two(block, "block")
+    rows_per_program = power_of_two(rows_per_program, "rows_per_program")
+    device = torch.device(device) if device is not None else default_device()
+    indptr, indices, data, (m, n) = csr_to_device(A, "A", device)
+    x = dense_to_device(x, "x", 1, device, check_finite=check_finite)
     if x.shape[0] != n:
         raise ValueError(f"x must have length A.shape[1] = {n}, got shape {tuple(x.shape)}")
-    indptr = indptr.to(device=device, dtype=torch.int32).contiguous()
-    indices = indices.to(device=device, dtype=torch.int32).contiguous()
-    data = data.to(device=device, dtype=torch.float32).contiguous()
-    x = x.to(device=device, dtype=torch.float32).contiguous()
     y = torch.empty(m, device=device, dtype=torch.float32)
     if m and rows_per_program == 1:
         csr_spmv_kernel[(m,)](indptr, indices, data, x, y, BLOCK=block)

@@ -32,7 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_csr import _default_device, _pow2
+from .triton_csr import default_device, power_of_two
 
 __all__ = ["sparse_gemv", "cats_mlp", "sparse_gemv_kernel", "cats_gate_up_kernel"]
 
@@ -137,9 +137,9 @@ def sparse_gemv(Wt, x, threshold: float, *, device=None, block_in: int = 64,
     >>> sparse_gemv(Wt, np.array([1.0, 0.1, -2.0], np.float32), 0.5)  # doctest: +SKIP
     tensor([-8., -9.])
     """
-    block_in = _pow2(block_in, "block_in")
-    block_out = _pow2(block_out, "block_out")
-    device = torch.device(device) if device is not None else _default_device()
+    block_in = power_of_two(block_in, "block_in")
+    block_out = power_of_two(block_out, "block_out")
+    device = torch.device(device) if device is not None else default_device()
     t = _check_threshold(threshold)
     Wt = _tensor(Wt, "Wt", 2, device)
     x = _tensor(x, "x", 1, device)
@@ -187,9 +187,9 @@ def cats_mlp(gate, up, down_t, x, threshold: float, *, device=None, block_ff: in
     >>> cats_mlp(gate, up, down_t, np.array([2.0, -3.0], np.float32), 0.5)  # doctest: +SKIP
     tensor([3.5232, 0.0000])
     """
-    block_ff = _pow2(block_ff, "block_ff")
-    block_model = _pow2(block_model, "block_model")
-    device = torch.device(device) if device is not None else _default_device()
+    block_ff = power_of_two(block_ff, "block_ff")
+    block_model = power_of_two(block_model, "block_model")
+    device = torch.device(device) if device is not None else default_device()
     t = _check_threshold(threshold)
     gate = _tensor(gate, "gate", 2, device)
     d_ff, d_model = gate.shape

@@ -24,40 +24,9 @@ tol, seed=None, x_true=None, target_error=None, **method_parameters)`` and retur
   ``target_error``; otherwise ``max_iter`` iterations.
 """
 
-from .init import sparse_spectral_init, spectral_init
-from .models import CodedDiffraction, gaussian_phase_retrieval, intensities, relative_error
-from .solvers import (
-    SOLVERS,
-    SPARSE_SOLVERS,
-    PhaseRetrievalResult,
-    amplitude_flow,
-    copram,
-    error_reduction,
-    hard_threshold,
-    htp,
-    newton_ht,
-    sparta,
-    thwf,
-    wirtinger_flow,
-)
+from . import init, models, solvers
+from .init import *  # noqa: F403
+from .models import *  # noqa: F403
+from .solvers import *  # noqa: F403
 
-__all__ = [
-    "CodedDiffraction",
-    "gaussian_phase_retrieval",
-    "intensities",
-    "relative_error",
-    "spectral_init",
-    "sparse_spectral_init",
-    "PhaseRetrievalResult",
-    "error_reduction",
-    "wirtinger_flow",
-    "amplitude_flow",
-    "sparta",
-    "thwf",
-    "copram",
-    "htp",
-    "newton_ht",
-    "hard_threshold",
-    "SOLVERS",
-    "SPARSE_SOLVERS",
-]
+__all__ = [*models.__all__, *init.__all__, *solvers.__all__]

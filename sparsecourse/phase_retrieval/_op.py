@@ -88,11 +88,3 @@ def prepare(A, y, s, *, x0=None, max_iter=None, tol=None, s_optional=False):
     if tol is not None:
         tol = check_positive(tol, "tol", strict=False)
     return op, y, s, x0, max_iter, tol
-
-
-def top_s(v: np.ndarray, s: int) -> np.ndarray:
-    """Sorted indices of the ``s`` largest ``|v_j|`` (ties broken by index)."""
-    if s >= v.shape[0]:
-        return np.arange(v.shape[0])
-    idx = np.argpartition(-np.abs(v), s - 1)[:s]
-    return np.sort(idx)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_fraction, check_int, get_rng
+from ..regression.thresholding import top_k
 from . import _kernels
-from ._op import prepare, top_s
+from ._op import prepare
 
 __all__ = ["spectral_init", "sparse_spectral_init"]
 
@@ -138,7 +139,7 @@ def sparse_spectral_init(A, y, s: int, *, method: str = "marginals",
         if op.dense is None:
             raise ValueError("method='marginals' needs a dense matrix A; use "
                              "method='truncated_power' for an operator")
-        S = top_s(_kernels.marginals(op.dense, y), s)
+        S = top_k(_kernels.marginals(op.dense, y), s)
         AS = op.dense[:, S]
         w = y
         if truncate is not None:
@@ -162,7 +163,7 @@ def sparse_spectral_init(A, y, s: int, *, method: str = "marginals",
 
         def project(u):
             out = np.zeros_like(u)
-            S = top_s(u, s)
+            S = top_k(u, s)
             out[S] = u[S]
             return out
 

@@ -48,7 +48,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._validation import as_float_array, check_positive
-from ._op import prepare, top_s
+from ..regression.thresholding import hard_threshold, top_k
+from ._op import prepare
 from .init import sparse_spectral_init, spectral_init
 from .models import relative_error
 
@@ -123,25 +124,6 @@ class PhaseRetrievalResult:
         tail = f", rel_error={err[-1]:.2e}" if err else ""
         return (f"PhaseRetrievalResult({self.solver}, n_iter={self.n_iter}, "
                 f"converged={self.converged}{tail})")
-
-
-def hard_threshold(v, s: int) -> np.ndarray:
-    """Keep the ``s`` entries of largest magnitude, zero the rest (:math:`H_s`).
-
-    Examples
-    --------
-    >>> from sparsecourse.phase_retrieval import hard_threshold
-    >>> hard_threshold([0.5, -3.0, 1.0, 2.0], 2).tolist()
-    [0.0, -3.0, 0.0, 2.0]
-    """
-    v = as_float_array(v, "v", ndim=1, dtype=np.float64)
-    if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s <= v.size:
-        raise ValueError(f"s must be an integer in [0, {v.size}], got {s!r}")
-    out = np.zeros_like(v)
-    if s:
-        S = top_s(v, int(s))
-        out[S] = v[S]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +223,7 @@ def _project(x, s):
     if s is None:
         return x
     out = np.zeros_like(x)
-    S = top_s(x, s)
+    S = top_k(x, s)
     out[S] = x[S]
     return out
 
@@ -614,7 +596,7 @@ def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, se
         x_new = x
         for _ in range(inner_iter):
             proxy = op.rmv(target - op.mv(x_new, np.flatnonzero(x_new)))
-            T = np.union1d(top_s(proxy, min(2 * s, n)), np.flatnonzero(x_new))
+            T = np.union1d(top_k(proxy, min(2 * s, n)), np.flatnonzero(x_new))
             v = np.zeros(n)
             v[T] = _lstsq_cols(op, T, target)
             x_new = _project(v, s)
@@ -663,7 +645,7 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
         z = op.mv(x, np.flatnonzero(x))
         target = b * _phase(z)
         u = x + (eta / (op.c * m)) * op.rmv(target - z)
-        T = top_s(u, s)
+        T = top_k(u, s)
         x_new = np.zeros(n)
         x_new[T] = _lstsq_cols(op, T, target)
         return x_new
@@ -762,7 +744,7 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         z = op.mv(x, supp)
         # (1) support from a thresholded amplitude-gradient step
         g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
-        T = top_s(x - eta * g_amp, s)
+        T = top_k(x - eta * g_amp, s)
         R = np.setdiff1d(supp, T, assume_unique=True)
         a2 = np.abs(z) ** 2
         if op.dense is not None:

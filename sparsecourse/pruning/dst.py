@@ -89,6 +89,9 @@ def _update(model: nn.Module, drop_fraction: float, grow_score: Callable[[str, t
 def set_update(model: nn.Module, drop_fraction: float = 0.3, *, seed=None) -> dict[str, int]:
     """One SET topology update: drop the smallest ``|w|``, regrow as many at random positions.
 
+    ``drop_fraction`` is the paper's ``zeta``: ``floor(drop_fraction * n_active)`` weights per
+    layer (:func:`sparsecourse.sparse_nn.set_update` is the same step on a truly sparse layer).
+
     Returns the number of new connections per layer (a dropped weight may be regrown).
 
     Examples

@@ -231,7 +231,8 @@ def erk_densities(shapes, density: float) -> dict[str, float]:
     the Erdős–Rényi graph of SET (Mocanu et al., 2018), for a convolution the kernel
     dimensions are added (ERK, Evci et al., 2020). ``eps`` is chosen so that the total number of
     weights kept is ``density * n_total``; layers whose density would exceed 1 are kept dense and
-    ``eps`` is recomputed for the others.
+    ``eps`` is recomputed for the others. (:func:`sparsecourse.sparse_nn.erdos_renyi_densities`
+    is this rule for an MLP given by its widths.)
 
     Parameters
     ----------
@@ -256,6 +257,8 @@ def erk_densities(shapes, density: float) -> dict[str, float]:
     while True:
         budget = total - sum(sizes[k] for k in dense)
         rest = [k for k in shapes if k not in dense]
+        if not rest:
+            break
         eps = budget / sum(raw[k] * sizes[k] for k in rest)
         over = [k for k in rest if eps * raw[k] > 1.0]
         if not over:

@@ -25,58 +25,11 @@ and its solvers stop on the duality gap with scikit-learn's ``tol`` convention; 
 follow the scikit-learn API (``fit``, ``predict``, ``score``, ``coef_``, ``intercept_``).
 """
 
-from .greedy import OMP, loss_omp, loss_omp_gains, omp, omp_reference
-from .lasso import (
-    Lasso,
-    alpha_max,
-    fista,
-    ista,
-    lasso_cd,
-    lasso_cd_reference,
-    lasso_dual_gap,
-    lasso_objective,
-    lasso_path,
-    soft_threshold,
-)
-from .robust import (
-    LADLasso,
-    SqrtLasso,
-    lad_lasso,
-    lad_lasso_objective,
-    sqrt_lasso,
-    sqrt_lasso_objective,
-)
-from .thresholding import IHT, hard_threshold, htp, iht, niht
+from . import greedy, lasso, robust, thresholding
+from .greedy import *  # noqa: F403
+from .lasso import *  # noqa: F403
+from .robust import *  # noqa: F403
+from .thresholding import *  # noqa: F403
 
-__all__ = [
-    # LASSO
-    "soft_threshold",
-    "lasso_objective",
-    "lasso_dual_gap",
-    "alpha_max",
-    "ista",
-    "fista",
-    "lasso_cd_reference",
-    "lasso_cd",
-    "lasso_path",
-    "Lasso",
-    # greedy pursuit
-    "omp_reference",
-    "omp",
-    "loss_omp_gains",
-    "loss_omp",
-    "OMP",
-    # hard thresholding
-    "hard_threshold",
-    "iht",
-    "niht",
-    "htp",
-    "IHT",
-    # square-root and LAD LASSO
-    "sqrt_lasso_objective",
-    "sqrt_lasso",
-    "lad_lasso_objective",
-    "lad_lasso",
-    "SqrtLasso",
-    "LADLasso",
-]
+# LASSO, greedy pursuit, hard thresholding, square-root and LAD LASSO
+__all__ = [*lasso.__all__, *greedy.__all__, *thresholding.__all__, *robust.__all__]

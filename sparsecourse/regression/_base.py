@@ -12,24 +12,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int, check_positive
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _sk_validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-    _sk_validate_data = None
+from .._validation import as_float_array, check_int, check_positive, validate_data
 
 __all__: list[str] = []
 
 
-def _validate_data(estimator, X, y="no_validation", **kwargs):
-    """scikit-learn's ``validate_data`` on any version (a method before 1.6)."""
-    if _sk_validate_data is not None:
-        return _sk_validate_data(estimator, X, y, **kwargs)
-    return estimator._validate_data(X, y, **kwargs)  # pragma: no cover
-
-
-def _as_float64(x, name: str, ndim: int) -> np.ndarray:
+def as_float64(x, name: str, ndim: int) -> np.ndarray:
     """``as_float_array`` (which rejects complex, bool, object input), then float64."""
     return as_float_array(x, name, ndim=ndim).astype(np.float64, copy=False)
 
@@ -39,8 +27,8 @@ def check_X(X, name: str = "X") -> np.ndarray:
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous \
             and not X.flags.c_contiguous:
         # validate the C-ordered transpose: same checks, no copy of a column-major X
-        return _as_float64(X.T, name, 2).T
-    return _as_float64(X, name, 2)
+        return as_float64(X.T, name, 2).T
+    return as_float64(X, name, 2)
 
 
 def check_Xy(X, y, *, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +38,7 @@ def check_Xy(X, y, *, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
     float64 vector.
     """
     X = check_X(X)
-    y = _as_float64(y, "y", 1)
+    y = as_float64(y, "y", 1)
     if X.shape[0] < min_samples or X.shape[1] == 0:
         raise ValueError(
             f"X must have at least {min_samples} sample(s) and one feature, got shape {X.shape}"
@@ -68,11 +56,20 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return check_positive(alpha, name, strict=True)
 
 
+def objective_args(X, y, coef, alpha, weights, intercept=0.0):
+    """The checked arguments of an objective: ``(X, y, w, alpha, omega, r)``, ``r = y - Xw - b``."""
+    X, y = check_Xy(X, y)
+    alpha = check_alpha(alpha)
+    w = check_coef_init(coef, X.shape[1], "coef")
+    om = check_weights(weights, X.shape[1])
+    return X, y, w, alpha, om, y - X @ w - intercept
+
+
 def check_weights(weights, n_features: int, name: str = "weights") -> np.ndarray:
     """Penalty weights: ``None`` (all ones) or a vector of ``n_features`` finite numbers > 0."""
     if weights is None:
         return np.ones(n_features)
-    w = _as_float64(weights, name, 1)
+    w = as_float64(weights, name, 1)
     if w.shape[0] != n_features:
         raise ValueError(f"{name} must have one entry per feature ({n_features}), "
                          f"got length {w.shape[0]}")
@@ -85,7 +82,7 @@ def check_coef_init(coef_init, n_features: int, name: str = "coef_init") -> np.n
     """A warm start: ``None`` (zeros) or a finite vector of ``n_features`` entries (copied)."""
     if coef_init is None:
         return np.zeros(n_features)
-    w = _as_float64(coef_init, name, 1)
+    w = as_float64(coef_init, name, 1)
     if w.shape[0] != n_features:
         raise ValueError(f"{name} must have length n_features = {n_features}, "
                          f"got {w.shape[0]}")
@@ -154,7 +151,7 @@ class SparseLinearRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _validated_fit_data(self, X, y):
-        X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True, order=self._order)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, order=self._order)
         y = np.asarray(y, dtype=np.float64)
         return X, y
 
@@ -183,7 +180,7 @@ class SparseLinearRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_ + self.intercept_
 
     def __sklearn_tags__(self):

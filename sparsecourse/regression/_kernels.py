@@ -53,8 +53,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-# Reassociation lets LLVM vectorise the dot products; no flag that assumes away NaN or inf.
-_FM = {"reassoc", "contract", "nsz"}
+from .._linalg import FASTMATH as _FM  # reassociation vectorises the dot products
+from .._linalg import cholesky_solve_inplace, dot, solve_spd
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -71,83 +71,6 @@ def _col_axpy(Xt, j, a, v):  # pragma: no cover - compiled
     """v += a * x_j."""
     for i in range(v.shape[0]):
         v[i] += a * Xt[j, i]
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _dot(u, v):  # pragma: no cover - compiled
-    s = 0.0
-    for i in range(u.shape[0]):
-        s += u[i] * v[i]
-    return s
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _cholesky(A):  # pragma: no cover - compiled
-    """Lower Cholesky factor of a symmetric positive definite A; ``(L, ok)``.
-
-    A tiny ridge relative to the trace keeps near-singular systems solvable (the callers only
-    accept a solution that lowers an objective); ``ok`` is False if a pivot is not positive.
-    """
-    K = A.shape[0]
-    L = np.zeros((K, K))
-    tr = 0.0
-    for k in range(K):
-        tr += A[k, k]
-    if not tr > 0.0:
-        return L, False
-    ridge = 1e-13 * tr / K
-    for i in range(K):
-        for j in range(i + 1):
-            s = A[i, j] + (ridge if i == j else 0.0)
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not s > 0.0:
-                    return L, False
-                L[i, i] = np.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-    return L, True
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _chol_solve(L, b):  # pragma: no cover - compiled
-    """Solve L L^T z = b."""
-    K = L.shape[0]
-    z = b.copy()
-    for i in range(K):  # forward: L u = b
-        s = z[i]
-        for k in range(i):
-            s -= L[i, k] * z[k]
-        z[i] = s / L[i, i]
-    for i in range(K - 1, -1, -1):  # backward: L^T z = u
-        s = z[i]
-        for k in range(i + 1, K):
-            s -= L[k, i] * z[k]
-        z[i] = s / L[i, i]
-    return z
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _solve_small_spd(A, b):  # pragma: no cover - compiled
-    """Solve A z = b for a symmetric positive definite A: Cholesky, then one step of
-    iterative refinement (which recovers most of the accuracy lost to ill-conditioning).
-
-    Returns ``(z, ok)``; ``ok`` is False when A is numerically singular.
-    """
-    L, ok = _cholesky(A)
-    if not ok:
-        return b.copy(), False
-    z = _chol_solve(L, b)
-    K = A.shape[0]
-    res = np.empty(K)
-    for i in range(K):
-        res[i] = b[i] - _dot(A[i], z)
-    z += _chol_solve(L, res)
-    for i in range(z.shape[0]):
-        if not np.isfinite(z[i]):
-            return z, False
-    return z, True
 
 
 @nb.njit(cache=True)
@@ -170,7 +93,7 @@ def _anderson_weights(H, m):  # pragma: no cover - compiled
                 s += U[a, i] * U[b, i]
             C[a, b] = s
             C[b, a] = s
-    z, ok = _solve_small_spd(C, np.ones(m))
+    z, ok = solve_spd(C, np.ones(m))
     if not ok:
         return z, False
     tot = z.sum()
@@ -182,7 +105,7 @@ def _anderson_weights(H, m):  # pragma: no cover - compiled
 @nb.njit(cache=True, fastmath=_FM)
 def _dual_value(y, theta, scale):  # pragma: no cover - compiled
     """D(scale * theta) = scale <y, theta> - scale^2 ||theta||^2 / 2."""
-    return scale * _dot(y, theta) - 0.5 * scale * scale * _dot(theta, theta)
+    return scale * dot(y, theta) - 0.5 * scale * scale * dot(theta, theta)
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -196,7 +119,7 @@ def _gram_rows(A):  # pragma: no cover - compiled
     G = np.empty((m, m))
     for a in range(m):
         for b in range(a, m):
-            v = _dot(A[a], A[b])
+            v = dot(A[a], A[b])
             G[a, b] = v
             G[b, a] = v
     return G
@@ -236,7 +159,7 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
     G0 = _gram_rows(XS)
     c0 = np.empty(m0)
     for a in range(m0):
-        c0[a] = _dot(XS[a], y)
+        c0[a] = dot(XS[a], y)
     act = np.arange(m0)  # positions (in S) of the features still in the support
     m = m0
     u = np.empty(n)
@@ -259,7 +182,7 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
                 for b in range(m):
                     G[a, b] = G0[act[a], act[b]]
                 rhs[a] = c0[act[a]] - lam_S[a] * sg[a]
-            z, newton = _solve_small_spd(G, rhs)
+            z, newton = solve_spd(G, rhs)
             if newton:
                 for a in range(m):
                     d[a] = z[a] - x[a]
@@ -278,11 +201,11 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
             for a in range(m):
                 for i in range(n):
                     v[i] += ls[a] * XA[a, i]
-            w, ok = _solve_small_spd(H, v)
+            w, ok = solve_spd(H, v)
             if not ok:
                 return False
             for a in range(m):
-                d[a] = _dot(XA[a], w) - ls[a]
+                d[a] = dot(XA[a], w) - ls[a]
         # u = X_S d; the objective along beta_S + t d is a piecewise quadratic in t
         u[:] = 0.0
         for a in range(m):
@@ -290,9 +213,9 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
             if da != 0.0:
                 for i in range(n):
                     u[i] += da * XS[act[a], i]
-        rr = _dot(r, r)
-        ru = _dot(r, u)
-        uu = _dot(u, u)
+        rr = dot(r, r)
+        ru = dot(r, u)
+        uu = dot(u, u)
         t_hi = 1.0 if newton else np.inf
         best_t = t_hi
         best_f = _line_objective(x, d, lam_S, rr, ru, uu, 1.0) if newton else np.inf
@@ -325,37 +248,209 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
     return False
 
 
+# ------------------------------------------------------------------------------------------
+# The working-set solver, in named steps (the shape of skglm's solver)
+# ------------------------------------------------------------------------------------------
+
+@nb.njit(cache=True, fastmath=_FM)
+def _residual(Xt, y, beta, r):  # pragma: no cover - compiled
+    """r = y - X beta, recomputed from scratch (removes the drift of many rank-one updates)."""
+    r[:] = y
+    for j in range(Xt.shape[0]):
+        if beta[j] != 0.0:
+            _col_axpy(Xt, j, -beta[j], r)
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _dual_scale(Xt, v, lam, feats, n_feats, xtv):  # pragma: no cover - compiled
+    """``xtv[k] = x_j^T v`` for ``j = feats[k]``; returns the ``s`` that makes ``s v`` dual
+    feasible for those features, ``s = 1 / max(1, max_k |x_j^T v| / lambda_j)``."""
+    dnorm = 0.0
+    for k in range(n_feats):
+        j = feats[k]
+        xtv[k] = _col_dot(Xt, j, v)
+        a = abs(xtv[k]) / lam[j]
+        if a > dnorm:
+            dnorm = a
+    return 1.0 / max(1.0, dnorm)
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _keep_better_dual(y, v, scale, best, theta):  # pragma: no cover - compiled
+    """``theta = scale v`` if that dual point beats the value ``best``; the better value."""
+    d = _dual_value(y, v, scale)
+    if d > best:
+        for i in range(v.shape[0]):
+            theta[i] = scale * v[i]
+        return d
+    return best
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _primal_value(r, beta, lam, feats, n_feats):  # pragma: no cover - compiled
+    """P = ||r||^2 / 2 + sum_k lambda_j |beta_j| over ``j = feats[k]`` (the others are zero)."""
+    f = 0.5 * dot(r, r)
+    for k in range(n_feats):
+        j = feats[k]
+        f += lam[j] * abs(beta[j])
+    return f
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _combine(H, c, K, out):  # pragma: no cover - compiled
+    """out = sum_k c_k H[k + 1] over the last ``K`` rows of ``H``."""
+    out[:] = 0.0
+    for k in range(K):
+        ck = c[k]
+        for i in range(out.shape[0]):
+            out[i] += ck * H[k + 1, i]
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _extrapolate(H, K, out):  # pragma: no cover - compiled
+    """Anderson extrapolation of the ``K + 1`` iterates stored as rows of ``H`` into ``out``.
+
+    Returns False (and leaves ``out`` alone) when the weights do not exist.
+    """
+    c, ok = _anderson_weights(H, K)
+    if ok:
+        _combine(H, c, K, out)
+    return ok
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _push(H, n_stored, v, K):  # pragma: no cover - compiled
+    """Append ``v`` to the history ``H`` of at most ``K + 1`` rows (oldest dropped); new count."""
+    if n_stored <= K:
+        H[n_stored] = v
+        return n_stored + 1
+    for k in range(K):
+        H[k] = H[k + 1]
+    H[K] = v
+    return n_stored
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats, xt_theta, radius,
+                     screening, prios):  # pragma: no cover - compiled
+    """Gap-safe screening and working-set priorities from the dual point ``theta``.
+
+    ``xt_theta[k] = x_j^T theta`` for ``j = feats[k]``, the features not screened yet. A feature
+    whose distance to its dual constraint, ``(lambda_j - |x_j^T theta|) / ||x_j||``, exceeds
+    ``radius = sqrt(2 gap)`` is zero at the optimum: it is screened for good (when
+    ``screening``), and its coefficient, if any, is removed from ``beta`` and ``r``. The others
+    get that distance as priority (smaller first), the support ``-1`` (always in). Returns
+    ``(newly screened, support size)``.
+    """
+    for j in range(prios.shape[0]):
+        if screened[j]:
+            prios[j] = np.inf
+    n_new = 0
+    nnz = 0
+    for k in range(n_feats):
+        j = feats[k]
+        d = (lam[j] - abs(xt_theta[k])) / norms[j]
+        if screening and d > radius:
+            screened[j] = True
+            n_new += 1
+            prios[j] = np.inf
+            if beta[j] != 0.0:
+                _col_axpy(Xt, j, beta[j], r)
+                beta[j] = 0.0
+        elif beta[j] != 0.0:
+            prios[j] = -1.0
+            nnz += 1
+        else:
+            prios[j] = d
+    return n_new, nnz
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size):  # pragma: no cover - compiled
+    """One epoch of cyclic coordinate descent over the working set, in place on beta and r."""
+    for k in range(ws_size):
+        j = ws[k]
+        old = beta[j]
+        z = old + _col_dot(Xt, j, r) / norms2[j]
+        thr = lam[j] / norms2[j]
+        if z > thr:
+            new = z - thr
+        elif z < -thr:
+            new = z + thr
+        else:
+            new = 0.0
+        if new != old:
+            _col_axpy(Xt, j, old - new, r)
+            beta[j] = new
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, res):  # pragma: no cover
+    """Primal Anderson acceleration: replace the working-set iterate by the combination of the
+    last ``K`` stored ones (rows ``1..K`` of ``B_hist``, residuals in ``RB_hist``) if that lowers
+    the objective. The combined residual is the same combination of the stored residuals, since
+    the weights sum to 1. ``coef`` and ``res`` are scratch buffers."""
+    c, ok = _anderson_weights(B_hist[:, :ws_size], K)
+    if not ok:
+        return
+    _combine(RB_hist, c, K, res)
+    _combine(B_hist[:, :ws_size], c, K, coef[:ws_size])
+    p_acc = 0.5 * dot(res, res)
+    p_cur = 0.5 * dot(r, r)
+    for k in range(ws_size):
+        j = ws[k]
+        p_acc += lam[j] * abs(coef[k])
+        p_cur += lam[j] * abs(beta[j])
+    if p_acc < p_cur:
+        for k in range(ws_size):
+            beta[ws[k]] = coef[k]
+        r[:] = res
+
+
+@nb.njit(cache=True)
+def _support_settled(beta, ws, ws_size, S_prev, sgn_prev, n_prev):  # pragma: no cover
+    """Support and signs of the working-set iterate, stored in ``S_prev``/``sgn_prev``; returns
+    ``(size, same)``, ``same`` when they equal the previous ones (``n_prev`` entries)."""
+    m = 0
+    same = True
+    for k in range(ws_size):
+        j = ws[k]
+        if beta[j] != 0.0:
+            sg = 1.0 if beta[j] > 0.0 else -1.0
+            if m >= n_prev or S_prev[m] != j or sgn_prev[m] != sg:
+                same = False
+            S_prev[m] = j
+            sgn_prev[m] = sg
+            m += 1
+    return m, same and m == n_prev and m > 0
+
+
+@nb.njit(cache=True)
+def _refine_cost(m, n):  # pragma: no cover - compiled
+    """Multiply-adds of one refinement on a support of ``m`` features: Gram matrix and Cholesky
+    factorisation, plus one null-space step (an ``n x n`` system) per coefficient above ``n``."""
+    cost = 0.5 * m * m * n + m * m * m / 3.0
+    if m > n:
+        cost += (m - n) * (0.5 * n * n * m + n * n * n / 3.0)
+    return cost
+
+
 @nb.njit(cache=True, fastmath=_FM)
 def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, screening,
                     dual_extrapolation, anderson, refine, K, gap_freq):  # pragma: no cover
     """Working-set coordinate descent for the (weighted) LASSO, in place on ``beta``.
 
-    Parameters
-    ----------
-    Xt : (p, n) C-contiguous float64, the transpose of the design matrix.
-    y : (n,) float64.
-    lam : (p,) float64, per-feature thresholds ``lambda_j > 0`` of the unscaled problem.
-    beta : (p,) float64, warm start, overwritten with the solution.
-    norms2 : (p,) float64, squared column norms.
-    tol : float, absolute tolerance on the duality gap of the unscaled problem.
-    max_iter, max_epochs : outer iterations (working-set updates), epochs per inner solve.
-    p0 : first working-set size.
-    screening, dual_extrapolation, anderson, refine : switch the accelerations on or off.
-    K : number of iterates used by both extrapolations.
-    gap_freq : epochs between two inner gap evaluations.
-
-    Returns
-    -------
-    gap : float, the last duality gap of the full problem.
-    n_iter : int, outer iterations done.
-    n_epochs : int, coordinate-descent epochs done in total.
+    Call it through :func:`lasso_ws`, which passes the options by name. Arguments: ``Xt``
+    ``(p, n)`` C-contiguous, the transpose of ``X``; ``lam`` the thresholds ``lambda_j > 0`` of
+    the unscaled problem; ``beta`` the warm start, overwritten; ``norms2`` the squared column
+    norms; ``tol`` the absolute tolerance on the unscaled duality gap; ``max_iter`` the outer
+    iterations (working sets), ``max_epochs`` the epochs per inner solve, ``p0`` the first
+    working-set size; ``screening``, ``dual_extrapolation``, ``anderson``, ``refine`` switch the
+    accelerations; ``K`` the iterates used by both extrapolations; ``gap_freq`` the epochs
+    between two inner gap evaluations. Returns ``(gap, outer iterations, epochs)``.
     """
     p, n = Xt.shape
-    r = y.copy()
-    for j in range(p):
-        if beta[j] != 0.0:
-            _col_axpy(Xt, j, -beta[j], r)
-
+    r = np.empty(n)
     screened = np.zeros(p, dtype=np.bool_)
     n_screened = 0
     norms = np.sqrt(norms2)
@@ -365,106 +460,62 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
             n_screened += 1
             beta[j] = 0.0
 
-    XTr = np.zeros(p)
-    XTtheta = np.zeros(p)  # x_j^T theta_best for non-screened j
+    feats = np.empty(p, dtype=np.int64)  # the features not screened yet
+    xtv = np.empty(p)  # x_j^T v for the dual point v being scaled
+    xt_theta = np.empty(p)  # x_j^T theta for the best dual point, j = feats[k]
     prios = np.empty(p)
-    theta_in = np.zeros(n)
+    theta_in = np.zeros(n)  # the inner solver's best dual point
     have_theta_in = False
-
-    # buffers of the two extrapolations
     R_hist = np.empty((K + 1, n))  # residuals every gap_freq epochs (dual extrapolation)
     theta_acc = np.empty(n)
     B_hist = np.empty((K + 1, p))  # working-set coefficients every epoch (primal Anderson)
     RB_hist = np.empty((K + 1, n))  # and the matching residuals
-    XTr_ws = np.empty(p)
+    coef = np.empty(p)
     S_prev = np.empty(p, dtype=np.int64)
     sgn_prev = np.empty(p)
 
     gap = np.inf
     n_epochs = 0
     t = 0
-    ws_size = 0
-    ws = np.empty(0, dtype=np.int64)
     for t in range(max_iter):
-        # ---- duality gap of the full problem --------------------------------------------
-        if t > 0:  # remove the drift of many rank-one updates
-            r[:] = y
-            for j in range(p):
-                if beta[j] != 0.0:
-                    _col_axpy(Xt, j, -beta[j], r)
-        # dual point: the rescaled residual, or the inner solver's (extrapolated) dual point
-        # if that one is better. Both priorities and screening use the chosen point, so the
-        # working set follows the current violations of the dual constraints.
-        dnorm = 0.0
+        # ---- duality gap of the full problem ----------------------------------------------
+        # dual point: the rescaled residual, or the inner solver's (extrapolated) dual point if
+        # that one is better; screening and priorities use the chosen point.
+        _residual(Xt, y, beta, r)
+        n_feats = 0
         for j in range(p):
             if not screened[j]:
-                XTr[j] = _col_dot(Xt, j, r)
-                v = abs(XTr[j]) / lam[j]
-                if v > dnorm:
-                    dnorm = v
-        scale = 1.0 / max(1.0, dnorm)
+                feats[n_feats] = j
+                n_feats += 1
+        scale = _dual_scale(Xt, r, lam, feats, n_feats, xtv)
         best_dual = _dual_value(y, r, scale)
-        for j in range(p):
-            if not screened[j]:
-                XTtheta[j] = scale * XTr[j]
+        for k in range(n_feats):
+            xt_theta[k] = scale * xtv[k]
         if have_theta_in:
-            dnorm = 0.0
-            for j in range(p):
-                if not screened[j]:
-                    XTr[j] = _col_dot(Xt, j, theta_in)
-                    v = abs(XTr[j]) / lam[j]
-                    if v > dnorm:
-                        dnorm = v
-            scale = 1.0 / max(1.0, dnorm)
+            scale = _dual_scale(Xt, theta_in, lam, feats, n_feats, xtv)
             d_obj = _dual_value(y, theta_in, scale)
             if d_obj > best_dual:
                 best_dual = d_obj
-                for j in range(p):
-                    if not screened[j]:
-                        XTtheta[j] = scale * XTr[j]
-        p_obj = 0.5 * _dot(r, r)
-        for j in range(p):
-            if beta[j] != 0.0:
-                p_obj += lam[j] * abs(beta[j])
-        gap = p_obj - best_dual
+                for k in range(n_feats):
+                    xt_theta[k] = scale * xtv[k]
+        gap = _primal_value(r, beta, lam, feats, n_feats) - best_dual
         if gap <= tol:
             break
 
-        # ---- screening and priorities ----------------------------------------------------
-        radius = np.sqrt(2.0 * max(gap, 0.0))
-        nnz = 0
-        for j in range(p):
-            if screened[j]:
-                prios[j] = np.inf
-                continue
-            d = (lam[j] - abs(XTtheta[j])) / norms[j]
-            if screening and d > radius:
-                screened[j] = True
-                n_screened += 1
-                prios[j] = np.inf
-                if beta[j] != 0.0:
-                    _col_axpy(Xt, j, beta[j], r)
-                    beta[j] = 0.0
-                continue
-            if beta[j] != 0.0:
-                prios[j] = -1.0
-                nnz += 1
-            else:
-                prios[j] = d
+        # ---- screening, priorities, the working set ---------------------------------------
+        n_new, nnz = _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats,
+                                      xt_theta, np.sqrt(2.0 * max(gap, 0.0)), screening, prios)
+        n_screened += n_new
         n_left = p - n_screened
         if n_left == 0:
             continue
-        if t == 0:
-            ws_size = max(p0, nnz)
-        else:
-            ws_size = max(p0, 2 * nnz)
-        ws_size = min(ws_size, n_left)
+        ws_size = min(max(p0, nnz if t == 0 else 2 * nnz), n_left)
         if ws_size == p:
             ws = np.arange(p)
         else:
             ws = np.sort(np.argsort(prios)[:ws_size])
 
-        # ---- inner solver: coordinate descent on the working set ---------------------------
+        # ---- inner solver: coordinate descent on the working set --------------------------
         tol_in = 0.3 * gap
         best_dual_in = -np.inf
         n_r = 0  # residuals stored for the dual extrapolation
@@ -474,98 +525,28 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
         refined = False  # already refined on the current support and signs
         for epoch in range(max_epochs):
             if epoch > 0 and epoch % gap_freq == 0:
-                if refine:
-                    # support and signs of the working-set iterate; refine when they are the
-                    # same as at the previous check (coordinate descent has settled on them)
-                    m = 0
-                    same = True
-                    for k in range(ws_size):
-                        j = ws[k]
-                        if beta[j] != 0.0:
-                            sg = 1.0 if beta[j] > 0.0 else -1.0
-                            if m >= n_prev or S_prev[m] != j or sgn_prev[m] != sg:
-                                same = False
-                            S_prev[m] = j
-                            sgn_prev[m] = sg
-                            m += 1
-                    same = same and m == n_prev and m > 0
+                if refine:  # once coordinate descent has settled on a support and signs
+                    m, same = _support_settled(beta, ws, ws_size, S_prev, sgn_prev, n_prev)
                     n_prev = m
-                    # refine only once coordinate descent has done as much work (in multiply-
-                    # adds) as the refinement costs: Gram matrix and Cholesky factorisation,
-                    # plus one null-space step (an n x n system) per coefficient above n
-                    cost = 0.5 * m * m * n + m * m * m / 3.0
-                    if m > n:
-                        cost += (m - n) * (0.5 * n * n * m + n * n * n / 3.0)
                     if not same:
                         refined = False
-                    if same and not refined and work_cd >= cost:
+                    elif not refined and work_cd >= _refine_cost(m, n):
                         work_cd = 0.0
                         refined = True  # once per support and sign pattern
                         _feature_sign_refine(Xt, y, lam, beta, r, S_prev[:m].copy(), 2 * m + 10)
-                dnorm = 0.0
-                for k in range(ws_size):
-                    j = ws[k]
-                    XTr_ws[k] = _col_dot(Xt, j, r)
-                    v = abs(XTr_ws[k]) / lam[j]
-                    if v > dnorm:
-                        dnorm = v
-                scale = 1.0 / max(1.0, dnorm)
-                d_in = _dual_value(y, r, scale)
-                if d_in > best_dual_in:
-                    best_dual_in = d_in
-                    for i in range(n):
-                        theta_in[i] = scale * r[i]
-                    have_theta_in = True
+                scale = _dual_scale(Xt, r, lam, ws, ws_size, xtv)
+                best_dual_in = _keep_better_dual(y, r, scale, best_dual_in, theta_in)
                 if dual_extrapolation:
-                    if n_r <= K:
-                        R_hist[n_r] = r
-                        n_r += 1
-                    else:
-                        for k in range(K):
-                            R_hist[k] = R_hist[k + 1]
-                        R_hist[K] = r
-                    if n_r == K + 1:
-                        c, ok = _anderson_weights(R_hist, K)
-                        if ok:
-                            theta_acc[:] = 0.0
-                            for k in range(K):
-                                for i in range(n):
-                                    theta_acc[i] += c[k] * R_hist[k + 1, i]
-                            dnorm = 0.0
-                            for k in range(ws_size):
-                                j = ws[k]
-                                v = abs(_col_dot(Xt, j, theta_acc)) / lam[j]
-                                if v > dnorm:
-                                    dnorm = v
-                            scale = 1.0 / max(1.0, dnorm)
-                            d_acc = _dual_value(y, theta_acc, scale)
-                            if d_acc > best_dual_in:
-                                best_dual_in = d_acc
-                                for i in range(n):
-                                    theta_in[i] = scale * theta_acc[i]
-                                have_theta_in = True
-                p_in = 0.5 * _dot(r, r)
-                for k in range(ws_size):
-                    j = ws[k]
-                    p_in += lam[j] * abs(beta[j])
-                if p_in - best_dual_in < tol_in:
+                    n_r = _push(R_hist, n_r, r, K)
+                    if n_r == K + 1 and _extrapolate(R_hist, K, theta_acc):
+                        scale = _dual_scale(Xt, theta_acc, lam, ws, ws_size, xtv)
+                        best_dual_in = _keep_better_dual(y, theta_acc, scale, best_dual_in,
+                                                         theta_in)
+                have_theta_in = have_theta_in or best_dual_in > -np.inf
+                if _primal_value(r, beta, lam, ws, ws_size) - best_dual_in < tol_in:
                     break
 
-            # one epoch of cyclic coordinate descent
-            for k in range(ws_size):
-                j = ws[k]
-                old = beta[j]
-                z = old + _col_dot(Xt, j, r) / norms2[j]
-                thr = lam[j] / norms2[j]
-                if z > thr:
-                    new = z - thr
-                elif z < -thr:
-                    new = z + thr
-                else:
-                    new = 0.0
-                if new != old:
-                    _col_axpy(Xt, j, old - new, r)
-                    beta[j] = new
+            _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size)
             n_epochs += 1
             work_cd += ws_size * n
 
@@ -576,56 +557,36 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
                 n_b += 1
                 if n_b == K + 1:
                     n_b = 0
-                    c, ok = _anderson_weights(B_hist[:, :ws_size], K)
-                    if ok:
-                        # objective of the extrapolated point (its residual is the same
-                        # combination of the stored residuals, since sum(c) == 1)
-                        theta_acc[:] = 0.0
-                        for k in range(K):
-                            for i in range(n):
-                                theta_acc[i] += c[k] * RB_hist[k + 1, i]
-                        p_acc = 0.5 * _dot(theta_acc, theta_acc)
-                        p_cur = 0.5 * _dot(r, r)
-                        for k in range(ws_size):
-                            j = ws[k]
-                            b = 0.0
-                            for m in range(K):
-                                b += c[m] * B_hist[m + 1, k]
-                            XTr_ws[k] = b
-                            p_acc += lam[j] * abs(b)
-                            p_cur += lam[j] * abs(beta[j])
-                        if p_acc < p_cur:
-                            for k in range(ws_size):
-                                beta[ws[k]] = XTr_ws[k]
-                            r[:] = theta_acc
+                    _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, theta_acc)
     return gap, t + 1, n_epochs
 
 
-@nb.njit(cache=True, fastmath=_FM)
-def lasso_gap_kernel(Xt, y, lam, beta):  # pragma: no cover - compiled
-    """Duality gap of the unscaled (weighted) LASSO at ``beta``, with the rescaled residual."""
-    p, n = Xt.shape
-    r = y.copy()
-    for j in range(p):
-        if beta[j] != 0.0:
-            _col_axpy(Xt, j, -beta[j], r)
-    dnorm = 0.0
-    p_obj = 0.5 * _dot(r, r)
-    for j in range(p):
-        v = abs(_col_dot(Xt, j, r)) / lam[j]
-        if v > dnorm:
-            dnorm = v
-        p_obj += lam[j] * abs(beta[j])
-    return p_obj - _dual_value(y, r, 1.0 / max(1.0, dnorm))
+def transposed(X: np.ndarray) -> np.ndarray:
+    """``X.T`` as a C-contiguous array: free for a Fortran-ordered ``X``, a copy otherwise."""
+    return X.T if X.flags.f_contiguous else np.ascontiguousarray(X.T)
 
 
-@nb.njit(cache=True, fastmath=_FM)
-def _col_dot_any(X, j, v):  # pragma: no cover - compiled
-    """x_j^T v for a 2-D X in any memory layout."""
-    s = 0.0
-    for i in range(v.shape[0]):
-        s += X[i, j] * v[i]
-    return s
+def lasso_ws(Xt, y, alpha: float, weights, beta, *, tol: float, max_iter: int = 100,
+             max_epochs: int = 50_000, p0: int = 10, screening: bool = True,
+             dual_extrapolation: bool = True, anderson: bool = True, refine: bool = True,
+             norms2=None, n_extrapolate: int = 5, gap_freq: int = 10) -> dict:
+    """The fast LASSO solver on validated input (scikit-learn's ``alpha`` and scaling).
+
+    ``Xt`` is ``X.T`` C-contiguous (see :func:`transposed`), ``weights`` the penalty weights,
+    ``beta`` the warm start, updated in place; ``tol`` is relative, as in
+    :func:`sparsecourse.regression.lasso_cd`. Returns ``n_iter``, ``n_epochs``, ``gap`` (of the
+    scaled problem) and ``converged``.
+    """
+    n = y.shape[0]
+    if norms2 is None:
+        norms2 = np.einsum("ij,ij->i", Xt, Xt)
+    lam = (n * alpha) * weights
+    tol_abs = tol * float(y @ y)  # unscaled problem: gap_unscaled <= tol * ||y||^2
+    gap, n_iter, n_epochs = lasso_ws_kernel(
+        Xt, y, lam, beta, norms2, tol_abs, max_iter, max_epochs, p0, screening,
+        dual_extrapolation, anderson, refine, n_extrapolate, gap_freq)
+    return {"n_iter": int(n_iter), "n_epochs": int(n_epochs), "gap": max(float(gap), 0.0) / n,
+            "converged": bool(gap <= tol_abs)}
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -642,6 +603,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
     2 = the next column is (numerically) in the span of the selected ones.
     """
     n, p = X.shape
+    XT = X.T  # column j of X is row j of XT, in any memory layout
     eps = np.finfo(np.float64).eps
     use32 = X32t.shape[0] == p
     L = np.zeros((k_max, k_max))
@@ -651,7 +613,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
     selected = np.zeros(p, dtype=np.bool_)
     gamma = np.zeros(k_max)
     r = y.copy()
-    ynorm = np.sqrt(_dot(y, y))
+    ynorm = np.sqrt(dot(y, y))
     c32 = np.empty(p)
     r32 = np.empty(n, dtype=np.float32)
     v = np.empty(k_max)
@@ -662,7 +624,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
         j = -1
         cj = -1.0
         if use32:
-            rnorm = np.sqrt(_dot(r, r))
+            rnorm = np.sqrt(dot(r, r))
             for i in range(n):
                 r32[i] = np.float32(r[i])
             best_lower = -np.inf
@@ -683,14 +645,14 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
                 for jj in range(p):  # candidates in increasing order: ties go to the first
                     if c32[jj] + coef_bound[jj] * rnorm + abs_bound * (1.0 + rnorm) \
                             >= best_lower:
-                        cc = abs(_col_dot_any(X, jj, r))
+                        cc = abs(_col_dot(XT, jj, r))
                         if cc > cj:
                             cj = cc
                             j = jj
         if not use32:
             for jj in range(p):
                 if not selected[jj]:
-                    cc = abs(_col_dot_any(X, jj, r))
+                    cc = abs(_col_dot(XT, jj, r))
                     if cc > cj:
                         cj = cc
                         j = jj
@@ -711,7 +673,7 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
             for b in range(a):
                 s -= L[a, b] * v[b]
             v[a] = s / L[a, a]
-        d2 = nj2 - _dot(v[:k], v[:k])
+        d2 = nj2 - dot(v[:k], v[:k])
         if k > 0 and d2 <= eps * nj2 * k:
             status = 2
             break
@@ -720,25 +682,17 @@ def omp_kernel(X, X32t, y, k_max, tol_sq, coef_bound, abs_bound):  # pragma: no 
         L[k, k] = np.sqrt(d2)
         for i in range(n):
             XS[k, i] = X[i, j]
-        Xty[k] = _dot(XS[k], y)
+        Xty[k] = dot(XS[k], y)
         support[k] = j
         selected[j] = True
         k += 1
         # ---- refit: L L^T gamma = X_S^T y; residual r = y - X_S gamma --------------------
-        for a in range(k):
-            s = Xty[a]
-            for b in range(a):
-                s -= L[a, b] * gamma[b]
-            gamma[a] = s / L[a, a]
-        for a in range(k - 1, -1, -1):
-            s = gamma[a]
-            for b in range(a + 1, k):
-                s -= L[b, a] * gamma[b]
-            gamma[a] = s / L[a, a]
+        gamma[:k] = Xty[:k]
+        cholesky_solve_inplace(L, gamma, k)
         for i in range(n):
             r[i] = y[i]
         for a in range(k):
             _col_axpy(XS, a, -gamma[a], r)
-        if tol_sq >= 0.0 and _dot(r, r) <= tol_sq:
+        if tol_sq >= 0.0 and dot(r, r) <= tol_sq:
             break
     return support[:k].copy(), gamma[:k].copy(), k, status

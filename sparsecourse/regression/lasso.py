@@ -29,23 +29,26 @@ extrapolation, Anderson acceleration and an exact refinement on the support (see
 
 from __future__ import annotations
 
+import numbers
+import sys
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_int
+from .._validation import as_float_array, check_int
 from ._base import (
     SparseLinearRegressor,
-    _as_float64,
+    as_float64,
     check_alpha,
     check_coef_init,
     check_tol,
     check_weights,
     check_Xy,
     lipschitz_constant,
+    objective_args,
 )
-from ._kernels import lasso_ws_kernel
+from ._kernels import lasso_ws, transposed
 
 __all__ = [
     "soft_threshold",
@@ -73,22 +76,33 @@ def soft_threshold(x, tau):
         \mathrm{ST}_\tau(x) = \operatorname{sign}(x)\,\max(|x| - \tau, 0)
         = \arg\min_z \tfrac12 (z - x)^2 + \tau |z| .
 
+    One function for the whole book: NumPy in, NumPy out (a float for a scalar); a torch tensor
+    ``x`` or ``tau`` in, a torch tensor out, on ``x``'s device and dtype and differentiable
+    almost everywhere, which is what the unrolled networks of chapter 3 need
+    (``sparsecourse.coding.soft_threshold`` is this function).
+
     Parameters
     ----------
-    x : float or array-like
-    tau : float or array-like, >= 0
-        Threshold (broadcast against ``x``).
+    x : float, array-like or torch.Tensor
+    tau : float, array-like or torch.Tensor, >= 0
+        Threshold (broadcast against ``x``, e.g. one threshold per atom).
 
     Returns
     -------
-    float or ndarray
+    float, ndarray or torch.Tensor
 
     Examples
     --------
     >>> from sparsecourse.regression import soft_threshold
     >>> soft_threshold([-3.0, -0.5, 0.2, 2.0], 1.0)
     array([-2., -0.,  0.,  1.])
+    >>> import torch
+    >>> soft_threshold(torch.tensor([-3.0, -0.5, 0.2, 2.0]), 1.0)
+    tensor([-2., -0.,  0.,  1.])
     """
+    torch = sys.modules.get("torch")
+    if torch is not None and (isinstance(x, torch.Tensor) or isinstance(tau, torch.Tensor)):
+        return _soft_threshold_torch(torch, x, tau)
     x = np.asarray(x, dtype=np.float64)
     tau = np.asarray(tau, dtype=np.float64)
     if np.any(tau < 0):
@@ -97,8 +111,30 @@ def soft_threshold(x, tau):
     return out if out.ndim else float(out)
 
 
+def _soft_threshold_torch(torch, x, tau):
+    """:func:`soft_threshold` in torch (``torch`` is the module, already imported)."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.from_numpy(as_float_array(x, "x"))
+    elif not x.is_floating_point():
+        if x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"x must be a real float tensor, got dtype {x.dtype}")
+        x = x.to(torch.float64)
+    if isinstance(tau, torch.Tensor):
+        if (tau < 0).any():
+            raise ValueError("tau must be >= 0")
+    else:
+        if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+            raise TypeError(f"tau must be a real number or a tensor, got {type(tau).__name__}")
+        if tau < 0:
+            raise ValueError(f"tau must be >= 0, got {tau}")
+    return torch.sign(x) * torch.clamp(torch.abs(x) - tau, min=0)
+
+
 def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights=None) -> float:
     r"""The LASSO objective ``1/(2n) ||y - X w - b||^2 + alpha * sum_j omega_j |w_j|``.
+
+    scikit-learn's scaling (``1/(2n)``, ``alpha``). The sparse coding chapter's objective,
+    unscaled with ``lam``, is :func:`sparsecourse.coding.sparse_coding_objective`.
 
     Parameters
     ----------
@@ -122,11 +158,7 @@ def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights
     >>> lasso_objective(X, y, np.zeros(2), 0.5)   # ||y||^2 / (2n)
     1.25
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(r @ r / (2 * X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 
@@ -250,6 +282,10 @@ def ista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | None
          max_iter: int = 1000, tol: float = 1e-4, return_info: bool = False):
     r"""ISTA, the proximal gradient method for the LASSO (reference implementation).
 
+    The objective is :func:`lasso_objective`'s, scaled by ``1/(2n)`` with scikit-learn's
+    ``alpha``; :func:`sparsecourse.coding.batch_ista` is the unscaled, batched torch version of
+    the sparse coding chapter.
+
     With ``f(w) = ||y - Xw||^2 / (2n)``, whose gradient ``-X^T (y - Xw) / n`` is
     ``L = ||X||_2^2 / n``-Lipschitz, each iteration is a gradient step followed by the proximal
     operator of the penalty, a soft-thresholding:
@@ -318,6 +354,9 @@ def fista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | Non
           restart: bool = True, max_iter: int = 1000, tol: float = 1e-4,
           return_info: bool = False):
     r"""FISTA, accelerated proximal gradient, with adaptive restart (reference implementation).
+
+    Same ``1/(2n)``-scaled objective as :func:`ista` (:func:`sparsecourse.coding.batch_fista`
+    is the unscaled, batched torch version).
 
     Beck & Teboulle's FISTA takes the ISTA step from an extrapolated point ``z``:
 
@@ -455,27 +494,6 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
 # Fast solver
 # ------------------------------------------------------------------------------------------
 
-def _transposed(X: np.ndarray) -> np.ndarray:
-    """``X.T`` as a C-contiguous array: free for a Fortran-ordered ``X``, a copy otherwise."""
-    return X.T if X.flags.f_contiguous else np.ascontiguousarray(X.T)
-
-
-def _lasso_cd_checked(Xt, y, alpha, om, w, tol, max_iter, max_epochs, p0, screening,
-                      dual_extrapolation, anderson, refine, norms2=None):
-    """The fast solver on validated input; ``Xt`` is ``X.T`` C-contiguous. ``w`` is updated."""
-    n = y.shape[0]
-    if norms2 is None:
-        norms2 = np.einsum("ij,ij->i", Xt, Xt)
-    lam = (n * alpha) * om
-    tol_abs = tol * float(y @ y)  # unscaled problem: gap_unscaled <= tol * ||y||^2
-    gap, n_iter, n_epochs = lasso_ws_kernel(
-        Xt, y, lam, w, norms2, tol_abs, max_iter, max_epochs, p0, screening,
-        dual_extrapolation, anderson, refine, 5, 10,
-    )
-    return {"n_iter": int(n_iter), "n_epochs": int(n_epochs), "gap": max(float(gap), 0.0) / n,
-            "converged": bool(gap <= tol_abs)}
-
-
 def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1e-4,
              max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
              screening: bool = True, dual_extrapolation: bool = True, anderson: bool = True,
@@ -551,9 +569,10 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     p0 = check_int(p0, "p0", minimum=1)
-    info = _lasso_cd_checked(_transposed(X), y, alpha, om, w, tol, max_iter, max_epochs, p0,
-                             bool(screening), bool(dual_extrapolation), bool(anderson),
-                             bool(refine))
+    info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+                    max_epochs=max_epochs, p0=p0, screening=bool(screening),
+                    dual_extrapolation=bool(dual_extrapolation), anderson=bool(anderson),
+                    refine=bool(refine))
     return (w, info) if return_info else w
 
 
@@ -618,15 +637,15 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
             grid = np.geomspace(a_max, a_max * eps, num=n_alphas)
     else:
         grid = np.sort(_as_alpha_array(alphas))[::-1]
-    Xt = _transposed(X)
+    Xt = transposed(X)
     norms2 = np.einsum("ij,ij->i", Xt, Xt)
     coefs = np.empty((X.shape[1], grid.shape[0]))
     gaps = np.empty(grid.shape[0])
     n_iters = np.empty(grid.shape[0], dtype=np.int64)
     not_converged = []
     for i, a in enumerate(grid):
-        info = _lasso_cd_checked(Xt, y, float(a), om, w, tol, max_iter, max_epochs, 10,
-                                 True, True, True, True, norms2=norms2)
+        info = lasso_ws(Xt, y, float(a), om, w, tol=tol, max_iter=max_iter,
+                        max_epochs=max_epochs, norms2=norms2)
         coefs[:, i] = w
         gaps[i] = info["gap"]
         n_iters[i] = info["n_iter"]
@@ -642,7 +661,7 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
 
 def _as_alpha_array(alphas) -> np.ndarray:
     """Validate a grid of regularisation strengths: a non-empty 1-D array of numbers > 0."""
-    a = _as_float64(alphas, "alphas", 1)
+    a = as_float64(alphas, "alphas", 1)
     if a.size == 0 or np.any(a <= 0):
         raise ValueError("alphas must be an int or a non-empty 1-D array of numbers > 0")
     return a
@@ -721,8 +740,8 @@ class Lasso(SparseLinearRegressor):
                 w = np.array(self.coef_, dtype=np.float64)
         if w is None:
             w = np.zeros(X.shape[1])
-        info = _lasso_cd_checked(_transposed(X), y, alpha, om, w, tol, max_iter,
-                                 max_epochs, 10, True, True, True, True)
+        info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+                        max_epochs=max_epochs)
         self.coef_ = w
         self.dual_gap_ = info["gap"]
         self.n_iter_ = info["n_iter"]

@@ -47,8 +47,9 @@ from ._base import (
     check_tol,
     check_weights,
     check_Xy,
+    objective_args,
 )
-from .lasso import _lasso_cd_checked, _transposed
+from ._kernels import lasso_ws, transposed
 
 __all__ = [
     "sqrt_lasso_objective",
@@ -71,11 +72,7 @@ def sqrt_lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0,
     >>> sqrt_lasso_objective(np.eye(4), np.ones(4), np.zeros(4), 0.1)
     1.0
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(np.linalg.norm(r) / np.sqrt(X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 
@@ -192,7 +189,7 @@ def sqrt_lasso(X, y, alpha: float, *, weights=None, coef_init=None, tol: float =
     n = X.shape[0]
     scale = float(np.linalg.norm(y)) / np.sqrt(n)
     threshold = tol * scale
-    Xt = _transposed(X)
+    Xt = transposed(X)
     norms2 = np.einsum("ij,ij->i", Xt, Xt)
     gap = _sqrt_lasso_gap(X, y, w, alpha, om)
     sigma = float(np.linalg.norm(y - X @ w)) / np.sqrt(n)
@@ -207,8 +204,8 @@ def sqrt_lasso(X, y, alpha: float, *, weights=None, coef_init=None, tol: float =
         k += 1
         # The inner LASSO must be accurate: its duality gap bounds the objective, and the
         # optimality conditions of w (hence this gap) are only met to about its square root.
-        _lasso_cd_checked(Xt, y, alpha * sigma, om, w, max(min(tol, 1e-3) ** 2 * 1e-2, 1e-16),
-                          100, 50_000, 10, True, True, True, True, norms2=norms2)
+        lasso_ws(Xt, y, alpha * sigma, om, w, tol=max(min(tol, 1e-3) ** 2 * 1e-2, 1e-16),
+                 norms2=norms2)
         new_support = np.sign(w)
         if support is not None and np.array_equal(new_support, support):
             # same support and signs twice: solve the optimality conditions on it exactly
@@ -235,11 +232,7 @@ def lad_lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0,
     >>> lad_lasso_objective(np.eye(4), np.ones(4), np.zeros(4), 0.1)
     1.0
     """
-    X, y = check_Xy(X, y)
-    alpha = check_alpha(alpha)
-    w = check_coef_init(coef, X.shape[1], "coef")
-    om = check_weights(weights, X.shape[1])
-    r = y - X @ w - intercept
+    X, y, w, alpha, om, r = objective_args(X, y, coef, alpha, weights, intercept)
     return float(np.abs(r).sum() / X.shape[0] + alpha * np.sum(om * np.abs(w)))
 
 

@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._validation import check_int, check_positive
 from ._base import (
     SparseLinearRegressor,
-    _as_float64,
+    as_float64,
     check_coef_init,
     check_n_nonzero,
     check_tol,
@@ -45,8 +45,10 @@ __all__ = ["hard_threshold", "iht", "niht", "htp", "IHT"]
 def hard_threshold(x, k: int) -> np.ndarray:
     r"""Keep the ``k`` entries of largest magnitude, set the others to zero.
 
-    This is the Euclidean projection onto ``{w : ||w||_0 <= k}``. Ties are broken by index
-    (the first ones are kept), so the result is deterministic.
+    This is the Euclidean projection onto ``{w : ||w||_0 <= k}`` (:math:`H_k`), used by the
+    thresholding solvers here and in :mod:`sparsecourse.phase_retrieval`. Ties are broken by
+    index (the first ones are kept, see ``top_k`` in this module), so the result is
+    deterministic.
 
     Parameters
     ----------
@@ -63,13 +65,41 @@ def hard_threshold(x, k: int) -> np.ndarray:
     >>> hard_threshold([0.5, -3.0, 1.0, 2.0], 2)
     array([ 0., -3.,  0.,  2.])
     """
-    x = _as_float64(x, "x", 1)
+    x = as_float64(x, "x", 1)
     k = check_int(k, "k", minimum=0, maximum=x.shape[0])
     out = np.zeros_like(x)
     if k:
-        keep = np.argsort(-np.abs(x), kind="stable")[:k]
+        keep = top_k(x, k)
         out[keep] = x[keep]
     return out
+
+
+def top_k(v: np.ndarray, k: int) -> np.ndarray:
+    """Sorted indices of the ``k`` entries of largest magnitude, ties broken by index.
+
+    Linear time (a partition finds the ``k``-th largest magnitude, not a sort); among entries
+    of equal magnitude at the threshold the first ones are taken, so the result is
+    deterministic. No input checks: ``v`` is a 1-D float array and ``0 <= k``.
+
+    Examples
+    --------
+    >>> from sparsecourse.regression.thresholding import top_k
+    >>> import numpy as np
+    >>> top_k(np.array([1.0, -3.0, 1.0, 1.0]), 2).tolist()
+    [0, 1]
+    """
+    n = v.shape[0]
+    if k >= n:
+        return np.arange(n)
+    if k <= 0:
+        return np.arange(0)
+    a = np.abs(v)
+    thr = np.partition(a, n - k)[n - k]  # the k-th largest magnitude
+    above = np.flatnonzero(a > thr)
+    ties = np.flatnonzero(a == thr)[: k - above.size]
+    if above.size + ties.size < k:  # NaN in v: no threshold, sort instead
+        return np.sort(np.argsort(-a, kind="stable")[:k])
+    return np.union1d(above, ties)
 
 
 def _prepare(X, y, k, coef_init, max_iter, tol):
@@ -79,10 +109,6 @@ def _prepare(X, y, k, coef_init, max_iter, tol):
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     tol = check_tol(tol)
     return X, y, k, w, max_iter, tol
-
-
-def _top_k(v, k):
-    return np.sort(np.argsort(-np.abs(v), kind="stable")[:k])
 
 
 def iht(X, y, n_nonzero_coefs: int | None = None, *, step: float | None = None,
@@ -201,7 +227,7 @@ def niht(X, y, n_nonzero_coefs: int | None = None, *, coef_init=None, max_iter: 
     if not c < 1 or not kappa > 1 / (1 - c):
         raise ValueError(f"need 0 < c < 1 and kappa > 1/(1-c); got c={c}, kappa={kappa}")
     g = X.T @ (y - X @ w)
-    S = np.flatnonzero(w) if np.any(w) else _top_k(g, k)
+    S = np.flatnonzero(w) if np.any(w) else top_k(g, k)
     history = []
     converged = False
     t = 0
@@ -284,13 +310,13 @@ def htp(X, y, n_nonzero_coefs: int | None = None, *, step: float | None = None,
         t += 1
         g = X.T @ (y - X @ w)
         if step is None:
-            T = S if S.size else _top_k(g, k)
+            T = S if S.size else top_k(g, k)
             XgT = X[:, T] @ g[T]
             denom = float(XgT @ XgT)
             mu = float(g[T] @ g[T]) / denom if denom > 0 else 0.0
         else:
             mu = step
-        S_new = _top_k(w + mu * g, k)
+        S_new = top_k(w + mu * g, k)
         if np.array_equal(S_new, S):
             converged = True
             break

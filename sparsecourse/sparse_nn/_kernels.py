@@ -17,6 +17,8 @@ then every inner loop runs over the batch, contiguously, and vectorises.
 
 * forward, row ``i`` of ``Y^T``: ``Y^T[i] = b_i + sum_p w_p X^T[j_p]``, one contiguous *axpy* of
   length ``batch`` per stored weight; rows are independent, so ``prange`` splits them over cores.
+  This is chapter 0's CSR SpMM, ``sparsecourse.kernels.spmm_kernel``, with a bias: the
+  layer uses it as it is.
 * SDDMM, stored weight ``p = (i, j)``: ``dw_p = <dY^T[i], X^T[j]>``, one contiguous dot product;
   the rows ``i`` again go to different cores, and the bias gradient (the sum of ``dY^T[i]``) comes
   in the same pass.
@@ -34,6 +36,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 import scipy.sparse as sp
+
+from ..kernels import axpy, axpy4, spmm_kernel, spmm_kernel_serial
 
 __all__ = [
     "PARALLEL_MIN_WORK",
@@ -137,41 +141,6 @@ def csc_structure(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
 # Numba kernels: feature-major (in, batch) activations
 # --------------------------------------------------------------------------------------------
 
-@nb.njit(inline="always", nogil=True)
-def _axpy(yr, a, xr, n):  # pragma: no cover - compiled
-    """yr[:n] += a * xr[:n]"""
-    for k in range(n):
-        yr[k] += a * xr[k]
-
-
-@nb.njit(inline="always", nogil=True)
-def _axpy4(yr, a0, x0, a1, x1, a2, x2, a3, x3, n):  # pragma: no cover - compiled
-    """yr[:n] += a0 x0 + a1 x1 + a2 x2 + a3 x3: one pass over yr for four stored values."""
-    for k in range(n):
-        yr[k] += (a0 * x0[k] + a1 * x1[k]) + (a2 * x2[k] + a3 * x3[k])
-
-
-def _forward_kernel_py(indptr, indices, data, XT, bias, YT):  # pragma: no cover - compiled
-    """YT = W @ XT + bias[:, None] for W in CSR; YT (out, batch) is overwritten."""
-    n_rows = indptr.shape[0] - 1
-    n = XT.shape[1]
-    for i in nb.prange(n_rows):
-        yr = YT[i]
-        b = bias[i]
-        for k in range(n):
-            yr[k] = b
-        start = _u(indptr[i])
-        end = max(start, _u(indptr[i + 1]))
-        mid = end - ((end - start) & _u(3))
-        for p in range(start, mid, _u(4)):
-            _axpy4(yr, data[p], XT[_u(indices[p])],
-                   data[p + _u(1)], XT[_u(indices[p + _u(1)])],
-                   data[p + _u(2)], XT[_u(indices[p + _u(2)])],
-                   data[p + _u(3)], XT[_u(indices[p + _u(3)])], n)
-        for p in range(mid, end):
-            _axpy(yr, data[p], XT[_u(indices[p])], n)
-
-
 def _input_grad_kernel_py(colptr, rowidx, perm, data, dYT, dXT):  # pragma: no cover - compiled
     """dXT = W^T @ dYT, walking W column by column (CSC arrays from csc_structure)."""
     n_cols = colptr.shape[0] - 1
@@ -185,12 +154,12 @@ def _input_grad_kernel_py(colptr, rowidx, perm, data, dYT, dXT):  # pragma: no c
         end = max(start, _u(colptr[j + 1]))
         mid = end - ((end - start) & _u(3))
         for q in range(start, mid, _u(4)):
-            _axpy4(xr, data[_u(perm[q])], dYT[_u(rowidx[q])],
-                   data[_u(perm[q + _u(1)])], dYT[_u(rowidx[q + _u(1)])],
-                   data[_u(perm[q + _u(2)])], dYT[_u(rowidx[q + _u(2)])],
-                   data[_u(perm[q + _u(3)])], dYT[_u(rowidx[q + _u(3)])], n)
+            axpy4(xr, data[_u(perm[q])], dYT[_u(rowidx[q])],
+                  data[_u(perm[q + _u(1)])], dYT[_u(rowidx[q + _u(1)])],
+                  data[_u(perm[q + _u(2)])], dYT[_u(rowidx[q + _u(2)])],
+                  data[_u(perm[q + _u(3)])], dYT[_u(rowidx[q + _u(3)])], _u(0), n)
         for q in range(mid, end):
-            _axpy(xr, data[_u(perm[q])], dYT[_u(rowidx[q])], n)
+            axpy(xr, data[_u(perm[q])], dYT[_u(rowidx[q])], _u(0), n)
 
 
 @nb.njit(inline="always", nogil=True, fastmath={"reassoc", "nsz", "contract"})
@@ -241,8 +210,6 @@ def _sgd_momentum_kernel_py(w, g, buf, lr, momentum, weight_decay, dampening,
 # Each loop is compiled twice: parallel (prange spreads the rows over the cores) and serial
 # (the same loop on one thread, prange acting as range). The wrappers below pick one by size.
 _FASTMATH = {"reassoc", "nsz", "contract"}  # lets LLVM vectorise the SDDMM's dot products
-forward_kernel_parallel = nb.njit(parallel=True, cache=True, nogil=True)(_forward_kernel_py)
-forward_kernel_serial = nb.njit(cache=True, nogil=True)(_forward_kernel_py)
 input_grad_kernel_parallel = nb.njit(parallel=True, cache=True,
                                      nogil=True)(_input_grad_kernel_py)
 input_grad_kernel_serial = nb.njit(cache=True, nogil=True)(_input_grad_kernel_py)
@@ -253,11 +220,14 @@ sgd_momentum_kernel_parallel = nb.njit(parallel=True, cache=True,
                                        nogil=True)(_sgd_momentum_kernel_py)
 sgd_momentum_kernel_serial = nb.njit(cache=True, nogil=True)(_sgd_momentum_kernel_py)
 
+
 def forward_kernel(indptr, indices, data, XT, bias, YT):
     """YT = W @ XT + bias[:, None] for W in CSR (feature-major); YT (out, batch) is overwritten.
 
-    Dispatches to the parallel kernel (``prange`` over the rows of ``W``) when the product has
-    at least :data:`PARALLEL_MIN_WORK` multiply-adds, else to the same loop on one thread.
+    This is chapter 0's SpMM, ``sparsecourse.kernels.spmm_kernel``, with a bias (an empty
+    ``bias`` means none). Dispatches to the parallel kernel (``prange`` over chunks of rows of
+    ``W``) when the product has at least :data:`PARALLEL_MIN_WORK` multiply-adds, else to the
+    same loop on one thread.
 
     Examples
     --------
@@ -269,8 +239,7 @@ def forward_kernel(indptr, indices, data, XT, bias, YT):
     [20.0, 3.0]
     """
     big = data.shape[0] * XT.shape[1] >= PARALLEL_MIN_WORK
-    (forward_kernel_parallel if big else forward_kernel_serial)(indptr, indices, data, XT, bias,
-                                                               YT)
+    (spmm_kernel if big else spmm_kernel_serial)(indptr, indices, data, XT, bias, YT)
 
 
 def input_grad_kernel(colptr, rowidx, perm, data, dYT, dXT):

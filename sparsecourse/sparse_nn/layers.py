@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .._validation import check_fraction, check_int, get_rng
+from ..pruning.scores import erk_densities
 from ._kernels import csc_structure, forward_kernel, input_grad_kernel, sddmm_kernel
 
 __all__ = ["SparseLinear", "SparseMLP", "erdos_renyi_densities"]
@@ -53,6 +54,7 @@ def erdos_renyi_densities(sizes: Sequence[int], density: float) -> list[float]:
     ``eps`` chosen so that the whole network keeps the fraction ``density`` of its weights; small
     layers (the output layer) stay denser than wide ones. A layer that would exceed density 1 is
     made dense and ``eps`` is recomputed for the others (Mocanu et al., 2018; Evci et al., 2020).
+    This is :func:`sparsecourse.pruning.erk_densities` for the weights of an MLP.
 
     Parameters
     ----------
@@ -74,20 +76,8 @@ def erdos_renyi_densities(sizes: Sequence[int], density: float) -> list[float]:
     sizes = [check_int(s, "sizes", minimum=1) for s in sizes]
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
-    density = check_fraction(density, "density", closed="right")
-    shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
-    total = sum(a * b for a, b in shapes)
-    dense: set[int] = set()
-    while True:
-        budget = density * total - sum(shapes[k][0] * shapes[k][1] for k in dense)
-        raw = {k: a + b for k, (a, b) in enumerate(shapes) if k not in dense}
-        eps = budget / sum(raw.values()) if raw else 0.0
-        over = [k for k in raw if eps * raw[k] > shapes[k][0] * shapes[k][1]]
-        if not over:
-            break
-        dense.update(over)
-    return [1.0 if k in dense else min(1.0, eps * (a + b) / (a * b))
-            for k, (a, b) in enumerate(shapes)]
+    shapes = {str(k): (b, a) for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))}
+    return [min(1.0, d) for d in erk_densities(shapes, density).values()]
 
 
 class _SparseLinearFunction(torch.autograd.Function):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _result_float_dtype, as_csr, as_float_array
+from .._validation import as_csr, as_float_array, result_float_dtype
 from ._kernels import csc_structure, forward_kernel, input_grad_kernel, sddmm_kernel
 
 __all__ = ["sparse_linear_forward", "sparse_linear_input_grad", "sddmm"]
@@ -18,7 +18,7 @@ __all__ = ["sparse_linear_forward", "sparse_linear_input_grad", "sddmm"]
 
 def _prepare(W, arrays: dict[str, np.ndarray]):
     W = as_csr(W, "W", check_finite=False)
-    dtype = _result_float_dtype(W.dtype, *(a.dtype for a in arrays.values()), name="W and inputs")
+    dtype = result_float_dtype(W.dtype, *(a.dtype for a in arrays.values()), name="W and inputs")
     W = as_csr(W, "W", dtype=dtype)
     if not W.has_sorted_indices or not W.has_canonical_format:
         W = W.copy()

@@ -1,11 +1,12 @@
 """Sparse Evolutionary Training (SET): drop the weakest weights, regrow as many at random.
 
-After each epoch, SET removes the fraction ``zeta`` of a layer's stored weights with the smallest
-magnitude and adds the same number of new connections at positions drawn uniformly at random
-among the empty ones (Mocanu et al., 2018). The number of weights, and so the cost of every
-product, stays constant, while the topology adapts to the data. Here the update works directly
-on the CSR arrays of a :class:`~sparsecourse.sparse_nn.SparseLinear`: no dense matrix is formed
-(only a boolean occupancy vector when the free positions are enumerated).
+After each epoch, SET removes the fraction ``drop_fraction`` (the paper's ``zeta``) of a layer's
+stored weights with the smallest magnitude and adds the same number of new connections at
+positions drawn uniformly at random among the empty ones (Mocanu et al., 2018). The number of
+weights, and so the cost of every product, stays constant, while the topology adapts to the data.
+Here the update works directly on the CSR arrays of a
+:class:`~sparsecourse.sparse_nn.SparseLinear`: no dense matrix is formed (only a boolean occupancy
+vector when the free positions are enumerated).
 """
 
 from __future__ import annotations
@@ -39,15 +40,18 @@ def _draw_free(n_total: int, taken: np.ndarray, k: int, rng: np.random.Generator
     return rng.choice(np.flatnonzero(free), size=k, replace=False)
 
 
-def set_update(layer, zeta: float = 0.3, *, seed=None, optimizer=None,
+def set_update(layer, drop_fraction: float = 0.3, *, seed=None, optimizer=None,
                init: str = "zero") -> dict:
     """One SET topology update of a sparse layer (or of every layer of a sparse MLP), in place.
 
     Parameters
     ----------
     layer : SparseLinear or SparseMLP
-    zeta : float in [0, 1], default 0.3
-        Fraction of each layer's stored weights to drop (smallest ``|w|``) and regrow.
+    drop_fraction : float in [0, 1], default 0.3
+        Fraction of each layer's stored weights to drop (smallest ``|w|``) and regrow, the
+        paper's ``zeta``: ``round(drop_fraction * nnz)`` weights. (The same name as in
+        :func:`sparsecourse.pruning.set_update`, which updates the masks of a dense model and
+        drops ``floor(drop_fraction * n_active)``.)
     seed : int, numpy.random.Generator or None
         Draws the regrown positions (and their values with ``init="random"``).
     optimizer : SparseSGD, optional
@@ -68,14 +72,14 @@ def set_update(layer, zeta: float = 0.3, *, seed=None, optimizer=None,
     >>> set_update(layer, 0.3, seed=1)
     {'dropped': 60, 'grown': 60, 'nnz': 200}
     """
-    zeta = check_fraction(zeta, "zeta")
+    drop_fraction = check_fraction(drop_fraction, "drop_fraction")
     if init not in ("zero", "random"):
         raise ValueError(f"init must be 'zero' or 'random', got {init!r}")
     rng = get_rng(seed)
     if isinstance(layer, SparseMLP):
         out = {"dropped": 0, "grown": 0, "nnz": 0}
         for sub in layer.layers:
-            res = set_update(sub, zeta, seed=rng, optimizer=optimizer, init=init)
+            res = set_update(sub, drop_fraction, seed=rng, optimizer=optimizer, init=init)
             out = {key: out[key] + res[key] for key in out}
         return out
     if not isinstance(layer, SparseLinear):
@@ -83,7 +87,7 @@ def set_update(layer, zeta: float = 0.3, *, seed=None, optimizer=None,
     n_out, n_in = layer.out_features, layer.in_features
     values = layer.values.detach().numpy()
     nnz = values.size
-    k = int(round(zeta * nnz))  # after the drop, n_out * n_in - nnz + k >= k positions are free
+    k = int(round(drop_fraction * nnz))  # then n_out * n_in - nnz + k >= k positions are free
     rows = layer.rows().numpy()
     keys = rows * n_in + layer._indices_np.astype(np.int64)  # sorted: CSR order
     # drop the k smallest magnitudes (ties broken by position: deterministic)
@@ -114,12 +118,12 @@ def set_update(layer, zeta: float = 0.3, *, seed=None, optimizer=None,
     return {"dropped": k, "grown": k, "nnz": nnz}
 
 
-def set_update_reference(weight: np.ndarray, zeta: float, *, seed=None) -> np.ndarray:
+def set_update_reference(weight: np.ndarray, drop_fraction: float, *, seed=None) -> np.ndarray:
     """SET on a dense matrix whose zeros are the missing connections (for teaching and tests).
 
-    Zero the ``round(zeta * nnz)`` non-zeros of smallest magnitude, then mark as many random
-    empty positions as grown (value ``0`` cannot mark them, so the returned *mask* carries the
-    new topology). Returns the boolean mask of the new pattern.
+    Zero the ``round(drop_fraction * nnz)`` non-zeros of smallest magnitude, then mark as many
+    random empty positions as grown (value ``0`` cannot mark them, so the returned *mask* carries
+    the new topology). Returns the boolean mask of the new pattern.
 
     Examples
     --------
@@ -130,12 +134,12 @@ def set_update_reference(weight: np.ndarray, zeta: float, *, seed=None) -> np.nd
     >>> int(m.sum()), bool(m[0, 0])   # same count; the smallest |w| (0.1) was dropped
     (3, False)
     """
-    zeta = check_fraction(zeta, "zeta")
+    drop_fraction = check_fraction(drop_fraction, "drop_fraction")
     rng = get_rng(seed)
     w = np.asarray(weight)
     flat = w.ravel()
     stored = np.flatnonzero(flat)
-    k = int(round(zeta * stored.size))
+    k = int(round(drop_fraction * stored.size))
     weakest = stored[np.argsort(np.abs(flat[stored]), kind="stable")[:k]]
     mask = flat != 0
     mask[weakest] = False

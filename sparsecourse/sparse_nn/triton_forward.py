@@ -15,13 +15,12 @@ kernel on the CPU with the interpreter (slow: each program runs in Python; test 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from .._validation import as_csr, as_float_array
-from ..kernels.triton_csr import _default_device, _pow2
+from .._validation import as_float_array
+from ..kernels.triton_csr import csr_to_device, default_device, dense_to_device, power_of_two
 
 __all__ = ["sparse_linear_forward", "sparse_linear_forward_kernel"]
 
@@ -82,34 +81,15 @@ def sparse_linear_forward(W, X, bias=None, *, device=None, block_p: int = 16,
     """
     from .layers import SparseLinear
 
-    block_p = _pow2(block_p, "block_p")
-    block_b = _pow2(block_b, "block_b")
-    device = torch.device(device) if device is not None else _default_device()
+    block_p = power_of_two(block_p, "block_p")
+    block_b = power_of_two(block_b, "block_b")
+    device = torch.device(device) if device is not None else default_device()
     if isinstance(W, SparseLinear):
-        m, n = W.out_features, W.in_features
-        indptr, indices, data = W.indptr, W.indices, W.values.detach()
         if bias is None and W.bias is not None:
             bias = W.bias.detach()
-    elif isinstance(W, torch.Tensor):
-        if W.layout != torch.sparse_csr:
-            raise TypeError(f"W must be a sparse CSR tensor, got layout {W.layout}")
-        m, n = W.shape
-        indptr, indices, data = W.crow_indices(), W.col_indices(), W.values()
-    else:
-        A = as_csr(W, "W")
-        m, n = A.shape
-        indptr = torch.from_numpy(np.asarray(A.indptr))
-        indices = torch.from_numpy(np.asarray(A.indices))
-        data = torch.from_numpy(np.asarray(A.data))
-    if isinstance(X, torch.Tensor):
-        if torch.is_complex(X) or X.dtype == torch.bool or not X.is_floating_point():
-            raise TypeError(f"X must be a real floating-point tensor, got {X.dtype}")
-        if X.dim() != 2:
-            raise ValueError(f"X must be 2-D (batch, in), got shape {tuple(X.shape)}")
-        if check_finite and not torch.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity")
-    else:
-        X = torch.from_numpy(as_float_array(X, "X", ndim=2))
+        W = (W.indptr, W.indices, W.values.detach(), (W.out_features, W.in_features))
+    indptr, indices, data, (m, n) = csr_to_device(W, "W", device)
+    X = dense_to_device(X, "X", 2, device, check_finite=check_finite)
     if X.shape[1] != n:
         raise ValueError(f"X must have W.shape[1] = {n} columns, got shape {tuple(X.shape)}")
     if bias is not None:
@@ -119,10 +99,7 @@ def sparse_linear_forward(W, X, bias=None, *, device=None, block_p: int = 16,
             raise ValueError(f"bias must have shape ({m},), got {tuple(bias.shape)}")
         bias = bias.to(device=device, dtype=torch.float32).contiguous()
     n_batch = X.shape[0]
-    indptr = indptr.to(device=device, dtype=torch.int32).contiguous()
-    indices = indices.to(device=device, dtype=torch.int32).contiguous()
-    data = data.to(device=device, dtype=torch.float32).contiguous()
-    xT = X.to(device=device, dtype=torch.float32).t().contiguous()  # feature-major
+    xT = X.t().contiguous()  # feature-major
     yT = torch.empty((m, n_batch), device=device, dtype=torch.float32)
     if m and n_batch:
         grid = (m, triton.cdiv(n_batch, block_b))
