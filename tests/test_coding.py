@@ -364,9 +364,24 @@ def test_dictionary_learning_estimator():
         est.transform(X[:, :5])
 
 
-@parametrize_with_checks([cd.DictionaryLearning(n_components=5, max_iter=2, random_state=0)])
+@parametrize_with_checks([cd.DictionaryLearning(),
+                          cd.DictionaryLearning(n_components=5, max_iter=2, random_state=0)])
 def test_dictionary_learning_passes_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_dictionary_learning_defaults_and_more_atoms_than_samples():
+    X = np.random.default_rng(3).standard_normal((12, 7))
+    est = cd.DictionaryLearning(random_state=0).fit(X)
+    assert est.components_.shape == (7, 7)  # n_components=None means n_features
+    wide = cd.DictionaryLearning(n_components=40, max_iter=2, random_state=0).fit(X)
+    assert wide.components_.shape == (40, 7)
+    assert np.all(np.isfinite(wide.components_))
+    codes = wide.transform(X)
+    # the overcomplete fit explains the data at least as well as a zero code
+    assert np.linalg.norm(X - codes @ wide.components_) < np.linalg.norm(X)
+    with pytest.raises(ValueError, match="n_components"):
+        cd.DictionaryLearning(n_components=0).fit(X)
 
 
 def test_learn_dictionary_bad_input():

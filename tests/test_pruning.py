@@ -94,9 +94,30 @@ def test_masks_survive_a_safetensors_round_trip_bit_exactly(tmp_path):
     pr.apply_masks(b, back)
     x = torch.randn(4, 12)
     assert torch.equal(a(x), b(x))
-    # 0/1 float masks are saved as booleans too
-    pr.save_masks({"w": torch.tensor([0.0, 1.0])}, path)
-    assert pr.load_masks(path)["w"].tolist() == [False, True]
+
+
+def test_save_masks_refuses_scores_and_load_masks_names_bad_files(tmp_path):
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(TypeError, match=r"masks\['w'\] must be a boolean tensor"):
+        pr.save_masks({"w": torch.tensor([0.0, 1.0])}, path)
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "weights.safetensors"
+    save_file({"0.weight": torch.randn(3, 4)}, str(weights))
+    with pytest.raises(ValueError, match="weights.safetensors.*not a mask file.*float32"):
+        pr.load_masks(weights)
+    pr.save_masks({"w": torch.tensor([True, False, True])}, path)
+    raw = path.read_bytes()
+    for name, content in [("empty", b""), ("truncated", raw[: len(raw) // 2]),
+                          ("corrupt", b"\xff" * 64)]:
+        bad = tmp_path / f"{name}.safetensors"
+        bad.write_bytes(content)
+        with pytest.raises(ValueError, match=f"{name}.safetensors.*not a readable mask file"):
+            pr.load_masks(bad)
+    with pytest.raises(ValueError, match="is a directory"):
+        pr.load_masks(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no mask file"):
+        pr.load_masks(tmp_path / "missing.safetensors")
 
 
 def test_get_state_and_set_state_rewind_a_pruned_model_exactly():

@@ -510,6 +510,19 @@ def test_solvers_reject_bad_input(name):
         solve(X.astype(complex), y)
 
 
+def test_functions_accept_bool_and_object_arrays_like_the_estimator():
+    rng = np.random.default_rng(5)
+    Xb = rng.random((40, 6)) < 0.5
+    y = rng.standard_normal(40)
+    ref = rg.lasso_cd(Xb.astype(float), y, 0.05)
+    assert np.allclose(rg.lasso_cd(Xb, y, 0.05), ref)
+    assert np.allclose(rg.lasso_cd(Xb.astype(object), y.astype(object), 0.05), ref)
+    est = rg.Lasso(alpha=0.05, fit_intercept=False).fit(Xb, y)
+    assert np.allclose(est.coef_, ref, atol=1e-8)
+    with pytest.raises(TypeError, match="X must be numeric"):
+        rg.lasso_cd(np.array([["a", 1.0]] * 3, dtype=object), np.ones(3), 0.1)
+
+
 @pytest.mark.parametrize("alpha", [-1.0, 0.0, np.inf, np.nan])
 def test_lasso_family_rejects_bad_alpha(alpha):
     X, y = _X_y()

@@ -173,6 +173,56 @@ def test_density_and_seed():
     assert SparseLinear(3, 2, density=1.0, seed=0).nnz == 6
 
 
+def test_blockwise_pattern_sampler_is_uniform_and_canonical(monkeypatch):
+    """The large-layer sampler, forced onto a small layer: every position equally likely."""
+    from sparsecourse.sparse_nn import layers
+
+    monkeypatch.setattr(layers, "_SMALL_POPULATION", 0)
+    monkeypatch.setattr(layers, "_BLOCK_POSITIONS", 10)  # blocks of 2 rows of 5
+    n_out, n_in, nnz, trials = 7, 5, 6, 6000
+    rng = np.random.default_rng(0)
+    counts = np.zeros((n_out, n_in))
+    pair = 0  # how often positions (0, 0) and (6, 4), in different blocks, are both kept
+    for _ in range(trials):
+        indptr, cols = layers._random_pattern(n_out, n_in, nnz, rng)
+        A = sp.csr_array((np.ones(nnz), cols, indptr), shape=(n_out, n_in))
+        assert A.nnz == nnz and A.has_canonical_format
+        dense = A.toarray()
+        counts += dense
+        pair += dense[0, 0] * dense[6, 4]
+    p = nnz / (n_out * n_in)
+    sd = np.sqrt(trials * p * (1 - p))
+    assert np.all(np.abs(counts - trials * p) < 4.5 * sd), counts  # marginals: nnz / 35 each
+    p_pair = nnz * (nnz - 1) / (35 * 34)  # both of two given positions kept
+    assert abs(pair - trials * p_pair) < 4.5 * np.sqrt(trials * p_pair)
+
+
+def test_a_large_sparse_layer_builds_in_memory_proportional_to_its_nonzeros():
+    """50,000 x 50,000 at 5 %: 125 million weights (1 GB stored) under an 8 GiB address cap.
+
+    Permuting every position (the old sampler) asked for 18.6 GiB here.
+    """
+    code = (
+        "import resource, time\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))\n"
+        "from sparsecourse.sparse_nn import SparseLinear\n"
+        "layer = SparseLinear(50_000, 50_000, 0.05, seed=0)\n"
+        "ip = layer.indptr.numpy()\n"
+        "assert layer.nnz == 125_000_000 and ip[-1] == layer.nnz and (ip[1:] >= ip[:-1]).all()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak_gib = int(out.stdout.split()[-1]) / 2**20
+    assert peak_gib < 4.0, peak_gib
+
+
+def test_a_layer_that_cannot_fit_gets_a_clear_error():
+    with pytest.raises(MemoryError, match=r"density=0.5 gives nnz=5,000,000,000,000"):
+        SparseLinear(10_000_000, 1_000_000, 0.5)
+
+
 def test_erdos_renyi_densities_keep_the_budget():
     sizes = [64, 1024, 512, 10]
     d = erdos_renyi_densities(sizes, 0.01)

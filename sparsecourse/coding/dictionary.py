@@ -416,13 +416,31 @@ def learn_dictionary(X, n_atoms: int, *, method: str = "online", lam: float | No
     return (D, history) if return_history else D
 
 
+def _estimator_init(X: np.ndarray, n_atoms: int, rng: np.random.Generator) -> np.ndarray:
+    """Starting atoms for :class:`DictionaryLearning`: distinct signals, then random directions.
+
+    :func:`init_dictionary` needs ``n_atoms`` non-zero signals; an estimator must also fit when
+    asked for more atoms than it has signals (scikit-learn's does), so the missing atoms are
+    independent Gaussian directions, normalised.
+    """
+    n_signals = int(np.count_nonzero(np.linalg.norm(X, axis=1) > 0))
+    from_data = min(n_atoms, n_signals)
+    parts = [init_dictionary(X, from_data, seed=rng)] if from_data else []
+    if n_atoms > from_data:
+        G = rng.standard_normal((n_atoms - from_data, X.shape[1]))
+        parts.append(G / np.linalg.norm(G, axis=1, keepdims=True))
+    return np.vstack(parts)
+
+
 class DictionaryLearning(TransformerMixin, BaseEstimator):
     """Dictionary learning as a scikit-learn transformer (``fit`` / ``transform``).
 
     Parameters
     ----------
-    n_components : int, default 64
-        Number of atoms.
+    n_components : int or None, default None
+        Number of atoms; ``None`` means ``n_features`` (scikit-learn's default). More atoms than
+        training signals is allowed: the starting dictionary then adds random unit directions
+        to the (normalised) signals, since :func:`init_dictionary` draws distinct signals.
     method : {"online", "mod", "ksvd"}, default "online"
     alpha : float or None, default 1.0
         ``l1`` weight of the codes (``lam`` of :func:`learn_dictionary`). Set to ``None`` and
@@ -454,7 +472,7 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
     ((10, 6), (200, 10))
     """
 
-    def __init__(self, n_components=64, *, method="online", alpha=1.0, n_nonzero_coefs=None,
+    def __init__(self, n_components=None, *, method="online", alpha=1.0, n_nonzero_coefs=None,
                  max_iter=10, batch_size=256, random_state=None):
         self.n_components = n_components
         self.method = method
@@ -470,10 +488,14 @@ class DictionaryLearning(TransformerMixin, BaseEstimator):
         X = as_float_array(X, "X", ndim=2, dtype=np.float64, allow_empty=False)
         rs = self.random_state
         seed = rs if not isinstance(rs, np.random.RandomState) else rs.randint(2**31 - 1)
+        n_components = X.shape[1] if self.n_components is None else self.n_components
+        n_components = check_int(n_components, "n_components", minimum=1)
+        rng = get_rng(seed)
         self.components_, self.history_ = learn_dictionary(
-            X, self.n_components, method=self.method, lam=self.alpha,
+            X, n_components, method=self.method, lam=self.alpha,
             n_nonzero_coefs=self.n_nonzero_coefs, n_iter=self.max_iter,
-            batch_size=self.batch_size, seed=seed, return_history=True)
+            batch_size=self.batch_size, init=_estimator_init(X, n_components, rng), seed=rng,
+            return_history=True)
         self.n_iter_ = self.max_iter
         return self
 

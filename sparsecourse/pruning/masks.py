@@ -329,20 +329,49 @@ def save_masks(masks: Mapping[str, torch.Tensor], path: str | os.PathLike,
     for k, m in masks.items():
         if not isinstance(m, torch.Tensor):
             raise TypeError(f"masks[{k!r}] must be a torch.Tensor, got {type(m).__name__}")
-        tensors[k] = (m != 0).contiguous().cpu()
+        if m.dtype != torch.bool:
+            raise TypeError(f"masks[{k!r}] must be a boolean tensor, got dtype {m.dtype}: a "
+                            "mask is not a score; keep the entries you want with e.g. "
+                            "`scores > threshold` before saving")
+        tensors[k] = m.contiguous().cpu()
     save_file(tensors, os.fspath(path), metadata=dict(metadata) if metadata else None)
 
 
 def load_masks(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load masks saved by :func:`save_masks` (boolean tensors on the CPU).
 
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        ``path`` is a directory, or not a readable safetensors file (empty, truncated,
+        corrupted), or a safetensors file whose tensors are not boolean (e.g. weights or
+        scores): the message names the file.
+
     Examples
     --------
     See :func:`save_masks`.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return {k: v != 0 for k, v in load_file(os.fspath(path)).items()}
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no mask file at {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a directory, not a mask file (.safetensors)")
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path!r} is not a readable mask file (a .safetensors file written by "
+                         f"save_masks); the safetensors library says: {err}") from None
+    not_bool = sorted(k for k, v in tensors.items() if v.dtype != torch.bool)
+    if not_bool:
+        raise ValueError(f"{path!r} is not a mask file: tensor(s) {not_bool[:3]} have dtype "
+                         f"{tensors[not_bool[0]].dtype}, masks are boolean (weights or scores "
+                         "are not masks)")
+    return tensors
 
 
 def density(masks: Mapping[str, torch.Tensor]) -> float:

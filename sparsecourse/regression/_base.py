@@ -18,7 +18,22 @@ __all__: list[str] = []
 
 
 def as_float64(x, name: str, ndim: int) -> np.ndarray:
-    """``as_float_array`` (which rejects complex, bool, object input), then float64."""
+    """A validated float64 array, accepting what the estimators accept.
+
+    Boolean arrays and object arrays of numbers are converted to float64, as scikit-learn's
+    ``check_array`` does for ``Lasso.fit``, so the solver functions and the estimators take the
+    same inputs; complex, string and non-numeric object input raise :class:`TypeError`.
+    """
+    if not hasattr(x, "detach"):  # leave torch tensors (and their error paths) to as_float_array
+        arr = np.asarray(x)
+        if arr.dtype == bool:
+            x = arr.astype(np.float64)
+        elif arr.dtype == object:
+            try:
+                x = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be numeric, got an object array whose entries "
+                                "are not all numbers") from None
     return as_float_array(x, name, ndim=ndim).astype(np.float64, copy=False)
 
 
