@@ -2,7 +2,8 @@
 #   make book    execute every notebook and build the HTML site into _build/html/
 #   make test    ruff + pytest tests/ + every notebook through nbval
 #   make bench   every benchmark in benchmarks/ (make bench QUICK=1 for the short version)
-# Everything runs inside .venv, created on first use from requirements.txt.
+# Everything runs inside .venv, created on first use from requirements-dev.txt (which includes
+# the reading environment, requirements.txt).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,10 +26,10 @@ endif
 
 all: test book
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)

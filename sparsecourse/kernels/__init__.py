@@ -182,6 +182,20 @@ def triton_csr_spmv(A, x, **kwargs):
     >>> if triton_available():
     ...     assert triton_csr_spmv(A, x).tolist() == [0.0, 1.0, 2.0]
     """
-    from .triton_csr import csr_spmv as _spmv
+    try:
+        from .triton_csr import csr_spmv as _spmv
+    except ModuleNotFoundError as err:
+        raise _missing_triton(err, "triton_csr_spmv") from err
 
     return _spmv(A, x, **kwargs)
+
+
+def _missing_triton(err: ModuleNotFoundError, what: str) -> Exception:
+    """The error to raise when a Triton entry point is called without triton installed."""
+    if err.name != "triton":
+        return err
+    return ImportError(
+        f"{what} needs the optional dependency triton, which is not installed: "
+        "pip install 'sparsecourse[gpu]' (Linux x86_64; runs on a CUDA GPU, or on the CPU "
+        "with TRITON_INTERPRET=1 for testing). Everything else in sparsecourse works without it."
+    )
