@@ -1,9 +1,13 @@
 # Sparsity in Machine Learning: build the book, test the package, run the benchmarks.
 #   make book    execute every notebook and build the HTML site into _build/html/
-#   make test    ruff + pytest tests/ + every notebook through nbval
+#   make test    ruff + pytest tests/ + every notebook executed (through the book build's cache)
 #   make bench   every benchmark in benchmarks/ (make bench QUICK=1 for the short version)
 # Everything runs inside .venv, created on first use from requirements-dev.txt (which includes
 # the reading environment, requirements.txt).
+#
+# Each notebook is executed once across `make test` and `make book`: both go through the book
+# build's execution cache (_build/.jupyter_cache), so whichever runs second reuses the first's
+# execution. `make nbval` still runs the notebooks through nbval, on demand (a second execution).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -26,7 +30,7 @@ ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
 
-.PHONY: all install print-deps book test lint pytest nbval bench clean distclean
+.PHONY: all install print-deps book notebooks test lint pytest nbval bench clean distclean
 
 all: test book
 
@@ -44,7 +48,7 @@ print-deps:  # the files whose change clears the execution cache (.ci/check_cach
 book: $(STAMP)
 	@mkdir -p _build
 	@if [ "$$(cat _build/.deps-hash 2>/dev/null)" != "$(DEPS_HASH)" ]; then \
-	  echo "sparsecourse/ or the pins changed: clearing the execution cache and Sphinx's doctrees"; \
+	  echo "sparsecourse/, the pins or data/ changed: clearing the execution cache and Sphinx's doctrees"; \
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; \
 	fi
 	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS)
@@ -60,7 +64,12 @@ pytest: $(STAMP)
 nbval: $(STAMP)
 	$(BIN)/pytest --nbval-lax --nbval-current-env book/
 
-test: lint pytest nbval
+# Every notebook executed top to bottom in a fresh kernel (strict: an error fails), then the
+# per-notebook time budget; the site built on the way is what `make book` would build.
+notebooks: book
+	$(BIN)/python .ci/notebook_times.py
+
+test: lint pytest notebooks
 
 bench: $(STAMP)
 	@set -e; for f in benchmarks/[!_]*.py; do \
