@@ -26,6 +26,12 @@ DEPS_FILES := $(wildcard requirements*.txt) pyproject.toml \
               $(sort $(shell find data -type f 2>/dev/null))
 DEPS_HASH   = $(shell sha256sum $(DEPS_FILES) | sha256sum | cut -c1-16)
 
+# torch's and numba's OpenMP threads sleep instead of spinning while they wait: on a busy or
+# throttled machine spinning threads starve the working ones (sparsecourse/_threads.py). The
+# runtimes read this when they load, so it goes into the environment of every kernel and test.
+export OMP_WAIT_POLICY ?= PASSIVE
+export KMP_BLOCKTIME ?= 0
+
 ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
