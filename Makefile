@@ -36,17 +36,25 @@ ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
 
-.PHONY: all install print-deps book notebooks test lint pytest nbval bench clean distclean
+.PHONY: all install lock print-deps book notebooks test lint pytest nbval bench clean distclean
 
 all: test book
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# requirements-lock.txt pins every transitive package too (pip constraints); `make lock`
+# rewrites it from .venv after a pin changes, and CI checks that .venv matches it.
+$(STAMP): requirements.txt requirements-dev.txt requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install -r requirements-dev.txt -c requirements-lock.txt
 	touch $@
 
 install: $(STAMP)
+
+lock:  # not through $(STAMP): its install holds the old lock, which a changed pin contradicts
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python .ci/lock.py write
+	touch $(STAMP)
 
 print-deps:  # the files whose change clears the execution cache (.ci/check_cache_keys.py)
 	@echo $(DEPS_FILES)
