@@ -1,5 +1,6 @@
 # Sparsity in Machine Learning: build the book, test the package, run the benchmarks.
 #   make book    execute every notebook and build the HTML site into _build/html/
+#   make book-student   the same site without exercise solutions, into _build/student/_build/html/
 #   make test    ruff + pytest tests/ + every notebook executed (through the book build's cache)
 #   make bench   every benchmark in benchmarks/ (make bench QUICK=1 for the short version)
 # Everything runs inside .venv, created on first use from requirements-dev.txt (which includes
@@ -36,7 +37,7 @@ ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
 
-.PHONY: all install lock print-deps book notebooks test lint pytest nbval bench clean distclean
+.PHONY: all install lock print-deps book book-student notebooks test lint pytest nbval bench clean distclean
 
 all: test book
 
@@ -66,8 +67,21 @@ book: $(STAMP)
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; \
 	fi
 	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS)
+	$(BIN)/python book/_ext/executed_notebooks.py _build
 	@echo "$(DEPS_HASH)" > _build/.deps-hash
 	@echo "Book built: open _build/html/index.html"
+
+# The student edition: the same site without the exercise solutions (code cells of solutions
+# included), for instructors who assign the exercises. It reuses the full edition's execution
+# cache, so it executes nothing new; Sphinx rebuilds it from scratch each time (about a minute).
+book-student: book
+	rm -rf _build/student
+	$(BIN)/python book/_ext/student_config.py > _build/student_config.yml
+	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS) \
+	  --config _build/student_config.yml --path-output _build/student
+	$(BIN)/python book/_ext/executed_notebooks.py _build --html _build/student/_build/html \
+	  --strip-solutions
+	@echo "Student edition built: open _build/student/_build/html/index.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check sparsecourse tests benchmarks book .ci
