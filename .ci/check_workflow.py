@@ -43,7 +43,7 @@ def main() -> int:
                     and (step.get("with") or {}).get("path") == "_build/html":
                 pr_artifact = True
             run = str(step.get("run", ""))
-            for script in re.findall(r"(\.ci/[\w./-]+)", run):
+            for script in re.findall(r"(\.ci/[\w/-]+\.(?:py|sh)|\.ci/run)\b", run):
                 if not (ROOT / script).is_file():
                     problems.append(f"{name}: step calls {script}, which does not exist")
             for targets in re.findall(r"^\s*make ([\w -]+)$", run, re.M):
