@@ -1,6 +1,8 @@
 # Sparsity in Machine Learning: build the book, test the package, run the benchmarks.
 #   make book    execute every notebook and build the HTML site into _build/html/
 #   make book-student   the same site without exercise solutions, into _build/student/_build/html/
+#   make pdf     the whole book as one PDF, _build/html/sparsity-in-ml.pdf (experimental)
+#   make release what a tagged release bundles (wheel, sdist, PDF, executed notebooks) into dist/
 #   make test    ruff + pytest tests/ + every notebook executed (through the book build's cache)
 #   make bench   every benchmark in benchmarks/ (make bench QUICK=1 for the short version)
 # Everything runs inside .venv, created on first use from requirements-dev.txt (which includes
@@ -37,7 +39,7 @@ ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
 
-.PHONY: all install lock print-deps book book-student notebooks test lint pytest nbval bench clean distclean
+.PHONY: all install lock print-deps book book-student pdf release notebooks test lint pytest nbval bench clean distclean
 
 all: test book
 
@@ -83,6 +85,24 @@ book-student: book
 	  --strip-solutions
 	@echo "Student edition built: open _build/student/_build/html/index.html"
 
+# The whole book as one PDF (EXPERIMENTAL, not in CI yet): the site's pages joined in reading
+# order and printed by headless Chromium, then checked (page count, every chapter title, images).
+pdf: book
+	$(BIN)/python book/_ext/print_pdf.py _build/html _build/html/sparsity-in-ml.pdf
+	$(BIN)/python book/_ext/print_pdf.py --check _build/html/sparsity-in-ml.pdf
+
+# What a tagged release bundles, into dist/: the wheel and sdist, the PDF and the executed
+# notebooks. See "Releases" in README.md.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' sparsecourse/__init__.py)
+release: pdf
+	rm -rf dist && mkdir -p dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
+	cp _build/html/sparsity-in-ml.pdf dist/sparsity-in-ml-$(VERSION).pdf
+	cp _build/html/notebooks.zip dist/sparsity-in-ml-notebooks-$(VERSION).zip
+	@ls -l dist
+	@echo "Now: git tag v$(VERSION) && git push origin v$(VERSION), and attach dist/* to the release."
+
 lint: $(STAMP)
 	$(BIN)/ruff check sparsecourse tests benchmarks book .ci
 
@@ -105,7 +125,7 @@ bench: $(STAMP)
 	done
 
 clean:
-	rm -rf _build .pytest_cache .ruff_cache .hypothesis
+	rm -rf _build dist .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
