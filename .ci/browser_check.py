@@ -20,9 +20,14 @@ automatically), plus the root redirect and the search page. A page fails on:
 * a broken image (it loaded but cannot be decoded, or never finished loading);
 * on notebook pages (source ``.ipynb``): a missing Binder or Colab launch link, or one that does
   not point at this page's notebook in the repository named in ``_config.yml``;
-* a search for ``sparsity`` on ``search.html`` that finds nothing.
+* a search for ``sparsity`` on ``search.html`` that finds nothing;
+* an accessibility violation of impact "serious" or "critical" found by axe-core (bundled by
+  axe-playwright-python, so it runs offline), in light mode and again in dark mode;
+* a page that does not switch to dark mode (the reader's choice, stored by the theme in
+  localStorage, applied on reload: the page background must turn dark).
 
-A full-page screenshot of each page goes to ``.ci/screenshots/`` for a person to look at.
+A full-page screenshot of each page, light and dark, goes to ``.ci/screenshots/`` for a person
+to look at.
 Exit status: 0 all passed, 1 some check failed, 2 the check could not run (no site, no browser).
 """
 
@@ -45,6 +50,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -352,6 +358,24 @@ JS_MATH = """(rawTex) => {
   };
 }"""
 
+AXE_FAIL_IMPACTS = ("serious", "critical")
+
+# The reader's dark-mode choice as pydata-sphinx-theme stores it; applied by the theme on load.
+JS_CHOOSE_DARK = """() => {
+  localStorage.setItem("mode", "dark");
+  localStorage.setItem("theme", "dark");
+}"""
+JS_THEME = """() => {
+  const bg = getComputedStyle(document.body).backgroundColor;
+  const m = bg.match(/[0-9.]+/g) || ["255", "255", "255"];
+  const lin = (c) => {
+    c = Number(c) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = 0.2126 * lin(m[0]) + 0.7152 * lin(m[1]) + 0.0722 * lin(m[2]);
+  return { theme: document.documentElement.dataset.theme || "", bg, luminance };
+}"""
+
 JS_HAS_MATHJAX = """() => Boolean(window.MathJax) ||
   Array.from(document.scripts).some((s) => /mathjax/i.test(s.src))"""
 
@@ -464,6 +488,7 @@ class Checker:
     launch: LaunchConfig
     timeout_ms: int
     search_term: str
+    axe: Axe | None = None
 
     @contextmanager
     def open_page(self, label: str) -> Iterator[tuple[Page, PageWatcher, PageResult]]:
@@ -519,9 +544,42 @@ class Checker:
             page.evaluate(JS_SCROLL_THROUGH)
             self.check_images(page, result)
             self.screenshot(page, result, book_page.docname.replace("/", "__"))
+            self.check_accessibility(page, result, "light")
             if book_page.is_notebook:  # after the screenshot: this opens the launch menu
                 self.check_launch_buttons(page, result, book_page)
+            self.check_dark_mode(page, result, book_page.docname.replace("/", "__"))
         return result
+
+    def check_accessibility(self, page: Page, result: PageResult, mode: str) -> None:
+        if self.axe is None:
+            return
+        # preload off: axe would re-fetch @imported stylesheets from wrong URLs (404 /basic.css)
+        options = {"resultTypes": ["violations"], "preload": False}
+        violations = self.axe.run(page, options=options).response.get("violations", [])
+        bad = [v for v in violations if v.get("impact") in AXE_FAIL_IMPACTS]
+        result.stats[f"axe_{mode}"] = sum(len(v["nodes"]) for v in bad)
+        result.add(
+            f"accessibility, {mode} mode (axe)",
+            [
+                f"{v['id']} ({v['impact']}): {v['help']}; "
+                + ", ".join(str(n["target"][-1]) for n in v["nodes"][:3])
+                + (f" and {len(v['nodes']) - 3} more" if len(v["nodes"]) > 3 else "")
+                for v in bad
+            ],
+        )
+
+    def check_dark_mode(self, page: Page, result: PageResult, name: str) -> None:
+        page.evaluate(JS_CHOOSE_DARK)
+        page.reload(wait_until="load")
+        self.check_math(page, result)
+        theme = page.evaluate(JS_THEME)
+        if theme["theme"] != "dark" or theme["luminance"] > 0.2:
+            result.problems.append(
+                f"dark mode: data-theme={theme['theme']!r}, background {theme['bg']} "
+                f"(relative luminance {theme['luminance']:.2f}, expected <= 0.2)"
+            )
+        self.screenshot(page, result, f"{name}__dark")
+        self.check_accessibility(page, result, "dark")
 
     def check_math(self, page: Page, result: PageResult) -> None:
         if page.evaluate(JS_HAS_MATHJAX):
@@ -650,6 +708,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chromium", default=CHROMIUM, help="Chromium executable")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per browser step")
     parser.add_argument("--search-term", default="sparsity")
+    parser.add_argument("--no-axe", action="store_true", help="skip the accessibility audit")
     return parser.parse_args(argv)
 
 
@@ -699,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
                     launch=launch,
                     timeout_ms=int(args.timeout * 1000),
                     search_term=args.search_term,
+                    axe=None if args.no_axe else Axe(),
                 )
                 jobs = [functools.partial(checker.check_root_redirect, pages[0].html)]
                 jobs += [functools.partial(checker.check_book_page, p) for p in pages]

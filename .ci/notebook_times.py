@@ -41,9 +41,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=float, default=240.0)
     parser.add_argument("--warn", type=float, default=180.0)
+    parser.add_argument("--records", action="store_true",
+                        help="only list the cache's execution records (notebook, when executed)")
     args = parser.parse_args()
 
     cache = get_cache(ROOT / "_build" / ".jupyter_cache")
+    if args.records:  # .ci/run compares these before and after `make notebooks`
+        for record in sorted(cache.list_cache_records(), key=lambda r: r.uri):
+            print(record.uri, record.created.isoformat(), record.hashkey)
+        return 0
     seconds = {}
     for record in cache.list_cache_records():
         seconds[Path(record.uri).resolve()] = record.data.get("execution_seconds")

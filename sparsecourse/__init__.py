@@ -46,11 +46,18 @@ import importlib
 
 __version__ = "0.1.0"
 
+# Thread pools sized to the CPUs this process may really use, before numba (imported by kernels)
+# and torch load: see sparsecourse/_threads.py.
+from ._threads import available_cpus, configure_threads  # noqa: E402
+
+configure_threads()
+
 from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
 _LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models", "activation")
 
-__all__ = ["__version__", "checks", "datasets", "kernels", "regression", "utils", *_LAZY]
+__all__ = ["__version__", "available_cpus", "configure_threads",
+           "checks", "datasets", "kernels", "regression", "utils", *_LAZY]
 
 
 def __getattr__(name: str):

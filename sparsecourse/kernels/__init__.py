@@ -213,7 +213,10 @@ def triton_csr_spmv(A, x, **kwargs):
     >>> if triton_available():
     ...     assert triton_csr_spmv(A, x).tolist() == [0.0, 1.0, 2.0]
     """
-    from .triton_csr import csr_spmv as _spmv
+    try:
+        from .triton_csr import csr_spmv as _spmv
+    except ModuleNotFoundError as err:
+        raise _missing_triton(err, "triton_csr_spmv") from err
 
     return _spmv(A, x, **kwargs)
 
@@ -232,7 +235,10 @@ def triton_sparse_gemv(Wt, x, threshold, **kwargs):
     >>> if triton_available():
     ...     assert triton_sparse_gemv(Wt, x, 0.5).tolist() == [1.0, 0.0, -2.0]
     """
-    from .triton_gemv import sparse_gemv as _gemv
+    try:
+        from .triton_gemv import sparse_gemv as _gemv
+    except ModuleNotFoundError as err:
+        raise _missing_triton(err, "triton_sparse_gemv") from err
 
     return _gemv(Wt, x, threshold, **kwargs)
 
@@ -251,6 +257,20 @@ def triton_cats_mlp(gate, up, down_t, x, threshold, **kwargs):
     ...     y = triton_cats_mlp(gate, up, down_t, np.array([2.0, -3.0], np.float32), 0.5)
     ...     assert abs(y[0].item() - 3.5232) < 1e-3 and y[1].item() == 0.0
     """
-    from .triton_gemv import cats_mlp as _cats
+    try:
+        from .triton_gemv import cats_mlp as _cats
+    except ModuleNotFoundError as err:
+        raise _missing_triton(err, "triton_cats_mlp") from err
 
     return _cats(gate, up, down_t, x, threshold, **kwargs)
+
+
+def _missing_triton(err: ModuleNotFoundError, what: str) -> Exception:
+    """The error to raise when a Triton entry point is called without triton installed."""
+    if err.name != "triton":
+        return err
+    return ImportError(
+        f"{what} needs the optional dependency triton, which is not installed: "
+        "pip install 'sparsecourse[gpu]' (Linux x86_64; runs on a CUDA GPU, or on the CPU "
+        "with TRITON_INTERPRET=1 for testing). Everything else in sparsecourse works without it."
+    )

@@ -68,6 +68,11 @@ def triton_sparse_linear_forward(W, X, bias=None, **kwargs):
     ...                                      else None)
     ...     assert y.cpu().tolist() == [[1.0, 2.0]]
     """
-    from .triton_forward import sparse_linear_forward as _fwd
+    try:
+        from .triton_forward import sparse_linear_forward as _fwd
+    except ModuleNotFoundError as err:
+        from ..kernels import _missing_triton
+
+        raise _missing_triton(err, "triton_sparse_linear_forward") from err
 
     return _fwd(W, X, bias, **kwargs)
