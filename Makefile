@@ -11,17 +11,21 @@ STAMP  := $(VENV)/.installed
 STRICT ?= 1
 QUICK  ?=
 
-# Changes to these must re-execute the notebooks (the execution cache only sees notebook code).
-# Sphinx only re-reads documents that changed, so the doctrees go too: otherwise an unchanged
-# notebook keeps its old page and is never re-executed against the new package.
-DEPS_FILES := requirements.txt pyproject.toml $(sort $(shell find sparsecourse -name '*.py' 2>/dev/null))
-DEPS_HASH   = $(shell cat $(DEPS_FILES) | sha256sum | cut -c1-16)
+# Changes to these must re-execute the notebooks (the execution cache only sees notebook code):
+# the package, the pins and every file under data/ (weights, corpora, tokenizers the notebooks
+# read). Sphinx only re-reads documents that changed, so the doctrees go too: otherwise an
+# unchanged notebook keeps its old page and is never re-executed against the new package.
+# The hash covers file names and contents (sha256sum of each file), so a renamed file counts.
+DEPS_FILES := $(wildcard requirements*.txt) pyproject.toml \
+              $(sort $(shell find sparsecourse -name '*.py' 2>/dev/null)) \
+              $(sort $(shell find data -type f 2>/dev/null))
+DEPS_HASH   = $(shell sha256sum $(DEPS_FILES) | sha256sum | cut -c1-16)
 
 ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going
 endif
 
-.PHONY: all install book test lint pytest nbval bench clean distclean
+.PHONY: all install print-deps book test lint pytest nbval bench clean distclean
 
 all: test book
 
@@ -32,6 +36,9 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+print-deps:  # the files whose change clears the execution cache (.ci/check_cache_keys.py)
+	@echo $(DEPS_FILES)
 
 book: $(STAMP)
 	@mkdir -p _build
