@@ -434,7 +434,10 @@ class TEAL(_Method):
     it then runs the paper's block-wise greedy allocation: starting from zero, each step
     raises the sparsity of the one projection whose increase changes the block output least
     (mean L2 error over calibration tokens), each step removing the same number of weights,
-    until the block's weight-weighted sparsity reaches ``max_sparsity``. ``apply`` then uses,
+    until the block's weight-weighted sparsity reaches ``max_sparsity``. That sparsity is
+    counted on the calibration tokens with every threshold in place, because a projection
+    fed by sparsified ones (``o`` after ``q/k/v``, ``down`` after ``gate/up``) sees smaller
+    inputs than in the dense model and zeroes more of them than its own quantile says. ``apply`` then uses,
     in every block, the recorded allocation at the target (interpolated between the two
     greedy steps around it), so the model-wide sparsity (zeros weighted by the weights they
     skip) meets the target.
@@ -522,8 +525,12 @@ class TEAL(_Method):
 
         def pre(mod, args, kwargs):
             kw = dict(kwargs)
-            for key in ("past_key_values", "past_key_value"):
-                if key in kw:
+            for key, val in kw.items():
+                # a KV cache (``past_key_values`` in transformers <= 5.23, ``cache`` in
+                # 5.24) would grow with every trial forward of the greedy search, so that
+                # later trials attend to stale keys and values: run the block without one
+                if key in ("past_key_values", "past_key_value", "cache", "layer_past") \
+                        or type(val).__name__.endswith("Cache"):
                     kw[key] = None
             if "use_cache" in kw:
                 kw["use_cache"] = False
@@ -560,35 +567,36 @@ class TEAL(_Method):
         delta = {k: self.step * smallest / sizes[k] for k in keys}
 
         def error(spars):
-            handles = []
-            for k in keys:
-                if spars[k] > 0:
-                    t = sorted_quantile(samples[k], spars[k])
-                    handles.append(modules[k].register_forward_pre_hook(
-                        lambda m, a, t=t: (torch.where(a[0].abs() > t, a[0], 0.0), *a[1:])))
+            # the block's output error and the block sparsity actually reached: a
+            # projection fed by sparsified ones (o after q/k/v, down after gate/up) sees
+            # smaller inputs than in the dense calibration, so more of them fall below
+            # its threshold; counting the zeros (as ``apply`` does) keeps the path honest
+            thr = {info["linears"][k]: sorted_quantile(samples[k], spars[k]) for k in keys}
+            h = mask_linear_inputs(model, thr)
             try:
                 out = block_out()
             finally:
-                for h in handles:
-                    h.remove()
-            return float((out - dense).norm(dim=-1).mean())
+                h.remove()
+            zeros = sum(h.sites[info["linears"][k]].zeros / max(
+                h.sites[info["linears"][k]].total, 1) * sizes[k] for k in keys)
+            return float((out - dense).norm(dim=-1).mean()), zeros / total
 
         path = [(0.0, dict(cur))]
         eff = 0.0
         while eff < self.max_sparsity - 1e-9:
-            best, best_err = None, math.inf
+            best, best_err, best_eff = None, math.inf, 0.0
             for k in keys:
                 if cur[k] >= 0.999:
                     continue
                 trial = dict(cur)
                 trial[k] = min(0.999, cur[k] + delta[k])
-                err = error(trial)
+                err, reached = error(trial)
                 if err < best_err:
-                    best, best_err = k, err
+                    best, best_err, best_eff = k, err, reached
             if best is None:
                 break
             cur[best] = min(0.999, cur[best] + delta[best])
-            eff = sum(cur[k] * sizes[k] for k in keys) / total
+            eff = max(best_eff, path[-1][0])  # keep the path monotone for interpolation
             path.append((eff, dict(cur)))
         return path
 
