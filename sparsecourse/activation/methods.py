@@ -437,10 +437,10 @@ class TEAL(_Method):
     until the block's weight-weighted sparsity reaches ``max_sparsity``. That sparsity is
     counted on the calibration tokens with every threshold in place, because a projection
     fed by sparsified ones (``o`` after ``q/k/v``, ``down`` after ``gate/up``) sees smaller
-    inputs than in the dense model and zeroes more of them than its own quantile says. ``apply`` then uses,
-    in every block, the recorded allocation at the target (interpolated between the two
-    greedy steps around it), so the model-wide sparsity (zeros weighted by the weights they
-    skip) meets the target.
+    inputs than in the dense model and zeroes more of them than its own quantile says.
+    ``apply`` then uses, in every block, the recorded allocation at the target (interpolated
+    between the two greedy steps around it), so the model-wide sparsity (zeros weighted by
+    the weights they skip) meets the target.
     With ``greedy=False`` every projection gets the target sparsity (TEAL's uniform baseline).
 
     Parameters
@@ -561,7 +561,6 @@ class TEAL(_Method):
         sizes = info["sizes"]
         total = sum(sizes.values())
         samples = {k: self.inputs_[info["linears"][k]].sorted for k in keys}
-        modules = b["linears"]
         cur = dict.fromkeys(keys, 0.0)
         smallest = min(sizes.values())
         delta = {k: self.step * smallest / sizes[k] for k in keys}
