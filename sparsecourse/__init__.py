@@ -36,6 +36,8 @@ activation
     and a predictor of active neurons (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
+claims
+    The "paper vs. this book" tables: a verdict per claim, computed from a measurement.
 
 The chapter modules from Chapter 2 on are imported on first use (``sparsecourse.coding`` or
 ``from sparsecourse import coding``), so ``import sparsecourse`` stays quick and does not load
