@@ -15,7 +15,9 @@ automatically), plus the root redirect and the search page. A page fails on:
   (so the page is checked as an offline reader sees it) and reported as failures;
 * a console error or an uncaught exception, unless it matches an entry of ``ALLOWED_CONSOLE``
   (named, each with the reason it is harmless);
-* math that MathJax did not render: raw TeX delimiters left in the page text (outside code), a
+* math that MathJax did not render: raw TeX delimiters or any literal ``$`` left in the page
+  text (outside code and cell outputs: a ``$$`` block broken by a list item, or a ``+`` that
+  starts a wrapped line inside ``$...$`` and becomes a bullet, leaves its dollars on the page), a
   Sphinx ``span.math``/``div.math`` without an ``mjx-container``, or a MathJax TeX error;
 * a broken image (it loaded but cannot be decoded, or never finished loading);
 * on notebook pages (source ``.ipynb``): a missing Binder or Colab launch link, or one that does
@@ -78,7 +80,9 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 SOURCE_SUFFIXES = (".ipynb", ".md", ".rst")
-RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
+# Raw TeX left in the prose: MathJax delimiters, any literal dollar sign (a broken $...$ or $$
+# block shows its dollars as text), or a LaTeX environment. Code and cell outputs are skipped.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$|\\begin\{")
 MAX_SHOWN = 5  # at most this many examples per kind of problem
 
 
@@ -337,7 +341,7 @@ JS_MATH = """(rawTex) => {
   const errors = Array.from(document.querySelectorAll("mjx-merror"))
     .map((el) => el.getAttribute("data-mjx-error") || el.textContent.trim().slice(0, 80));
   const skip = "script, style, noscript, template, textarea, pre, code, kbd, samp, "
-    + "mjx-container, .highlight";
+    + "mjx-container, .highlight, .cell_output, .output";
   const raw = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const re = new RegExp(rawTex);
