@@ -41,6 +41,7 @@ __all__ = [
     "generalized_coherence",
     "BernoulliGaussian",
     "nmse_db",
+    "oracle_nmse_db",
     "layer_nmse_db",
     "LISTA",
     "LISTACPSS",
@@ -278,6 +279,46 @@ def nmse_db(x_hat, x) -> float:
         raise ValueError("x is all zeros: the NMSE is undefined")
     num = float(((x_hat.double() - x.double()) ** 2).sum())
     return 10 * math.log10(max(num / den, 1e-300))
+
+
+def oracle_nmse_db(A, y, x) -> float:
+    """The NMSE (dB) of least squares on the *true* support of each sample: the noise floor.
+
+    No method that has to find the support can do better on average (with noise), so the
+    learned networks' NMSE is read against it.
+
+    Parameters
+    ----------
+    A : Tensor or array of shape (m, n)
+        The dictionary (columns are atoms).
+    y : Tensor of shape (batch, m)
+        Measurements, one sample per row.
+    x : Tensor of shape (batch, n)
+        The true codes (their non-zeros give each sample's support).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecourse.coding import BernoulliGaussian, oracle_nmse_db
+    >>> from sparsecourse.datasets import gaussian_matrix
+    >>> A = gaussian_matrix(20, 40, seed=0)
+    >>> y, x = BernoulliGaussian(A, p=0.1).sample(50, seed=1)
+    >>> oracle_nmse_db(A, y, x) < -100          # noiseless: the oracle is exact
+    True
+    """
+    A = torch.as_tensor(A).double()
+    y, x = torch.as_tensor(y).double(), torch.as_tensor(x).double()
+    if y.ndim != 2 or x.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y and x must be (batch, m) and (batch, n), got {tuple(y.shape)} "
+                         f"and {tuple(x.shape)}")
+    if A.shape != (y.shape[1], x.shape[1]):
+        raise ValueError(f"A has shape {tuple(A.shape)}, expected {(y.shape[1], x.shape[1])}")
+    x_hat = torch.zeros_like(x)
+    for i in range(x.shape[0]):
+        S = torch.nonzero(x[i]).flatten()
+        if S.numel():
+            x_hat[i, S] = torch.linalg.lstsq(A[:, S], y[i, :, None]).solution[:, 0]
+    return nmse_db(x_hat, x)
 
 
 def layer_nmse_db(model: nn.Module, y, x) -> np.ndarray:

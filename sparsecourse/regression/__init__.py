@@ -25,11 +25,13 @@ and its solvers stop on the duality gap with scikit-learn's ``tol`` convention; 
 follow the scikit-learn API (``fit``, ``predict``, ``score``, ``coef_``, ``intercept_``).
 """
 
-from . import greedy, lasso, robust, thresholding
+from . import greedy, lasso, recovery, robust, thresholding
 from .greedy import *  # noqa: F403
 from .lasso import *  # noqa: F403
+from .recovery import *  # noqa: F403
 from .robust import *  # noqa: F403
 from .thresholding import *  # noqa: F403
 
 # LASSO, greedy pursuit, hard thresholding, square-root and LAD LASSO
-__all__ = [*lasso.__all__, *greedy.__all__, *thresholding.__all__, *robust.__all__]
+__all__ = [*lasso.__all__, *greedy.__all__, *thresholding.__all__, *robust.__all__,
+           *recovery.__all__]
