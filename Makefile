@@ -1,7 +1,7 @@
 # Sparsity in Machine Learning: build the book, test the package, run the benchmarks.
 #   make book    execute every notebook and build the HTML site into _build/html/
 #   make book-student   the same site without exercise solutions, into _build/student/_build/html/
-#   make pdf     the whole book as one PDF, _build/html/sparsity-in-ml.pdf (experimental)
+#   make pdf     the whole book as one PDF, _build/html/sparsity-in-ml.pdf (checked in CI)
 #   make release what a tagged release bundles (wheel, sdist, PDF, executed notebooks) into dist/
 #   make test    ruff + pytest tests/ + every notebook executed (through the book build's cache)
 #   make bench   every benchmark in benchmarks/ (make bench QUICK=1 for the short version)
@@ -89,7 +89,7 @@ book-student: book
 # order and printed by headless Chromium, then checked (page count, every chapter title, images).
 pdf: book
 	$(BIN)/python book/_ext/print_pdf.py _build/html _build/html/sparsity-in-ml.pdf
-	$(BIN)/python book/_ext/print_pdf.py --check _build/html/sparsity-in-ml.pdf
+	$(BIN)/python book/_ext/print_pdf.py --check _build/html/sparsity-in-ml.pdf --site _build/html
 
 # What a tagged release bundles, into dist/: the wheel and sdist, the PDF and the executed
 # notebooks. See "Releases" in README.md.

@@ -1,8 +1,4 @@
-"""Print the whole book to one PDF with headless Chromium, and check the PDF (EXPERIMENTAL).
-
-Not yet part of CI or linked from the site: the figure check is not reliable (Chromium also
-rasterizes some page regions into images, so ``pdfimages`` counts images on pages without a
-figure); see the report of issue 13.
+"""Print the whole book to one PDF with headless Chromium, and check the PDF (a CI stage).
 
 Usage::
 
@@ -18,9 +14,12 @@ The PDF goes next to the site and is linked from "How to use this book".
 
 Chromium: ``/usr/bin/chromium`` (Debian's), or the executable named by ``$CHROMIUM``.
 
-``--check`` (CI) fails unless the PDF has at least ``--min-pages`` pages, contains the title of
-every page of ``_toc.yml`` (from each source's first heading) and, for each notebook chapter,
-at least one image on the pages from its title to the next chapter's (pdftotext, pdfimages).
+``--check`` (CI) fails unless the PDF has at least ``--min-pages`` pages, marks the start of
+every page of ``_toc.yml`` (an invisible marker written before each page) with the page's title
+(its source's first heading) on its first sheets, and, for each notebook chapter, holds at
+least one of that chapter's own figures on its sheets. A figure is recognised by its pixel size
+(``--site``: the PNGs of the chapter's cell outputs), because Chromium also rasterizes some
+regions of a page into images of other sizes (pdftotext, pdfimages).
 """
 
 from __future__ import annotations
@@ -39,6 +38,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# Written (1 px, white) at the start of every page of the book in the PDF, so that the check
+# finds where each page begins without guessing from titles that other pages also mention.
+MARKER = "@@print-page@@"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 PRINT_CSS = """
@@ -48,6 +50,7 @@ PRINT_CSS = """
 .bd-main, .bd-content, .bd-article-container, .bd-page-width { max-width: 100% !important;
   width: 100% !important; padding: 0 !important; margin: 0 !important; }
 section.print-page { break-before: page; }
+p.print-marker { font-size: 1px; line-height: 1px; color: #fff; margin: 0; }
 article h1, article h2 { display: block !important; visibility: visible !important; }
 details { display: block; }
 pre, .cell_output { white-space: pre-wrap; word-break: break-word; }
@@ -100,7 +103,8 @@ def join_pages(site: Path) -> str:
             raise SystemExit(f"{page} has no <article>")
         if Path(doc).parent != Path("book"):
             raise SystemExit(f"{doc}: pages outside book/ would break relative links")
-        articles.append(f'<section class="print-page">{article.decode_contents()}</section>')
+        articles.append(f'<section class="print-page"><p class="print-marker">{MARKER}{doc}'
+                        f'{MARKER}</p>{article.decode_contents()}</section>')
         if shell is None:
             shell = soup
     target = shell.find("article")
@@ -154,27 +158,54 @@ def page_texts(pdf: Path) -> list[str]:
     return [" ".join(p.split()) for p in text.split("\f")]
 
 
-def images_on(pdf: Path, first: int, last: int) -> int:
+def images_on(pdf: Path, first: int, last: int) -> list[tuple[int, int]]:
+    """(width, height) in pixels of every image ``pdfimages`` finds on pages first..last."""
     out = subprocess.run(["pdfimages", "-list", "-f", str(first), "-l", str(last), str(pdf)],
                          capture_output=True, text=True, check=True).stdout.splitlines()
-    return max(0, len(out) - 2)  # two header lines
+    sizes = []
+    for line in out[2:]:  # two header lines
+        cols = line.split()
+        if len(cols) > 4 and cols[3].isdigit() and cols[4].isdigit():
+            sizes.append((int(cols[3]), int(cols[4])))
+    return sizes
 
 
-def check(pdf: Path, min_pages: int) -> int:
+def figure_sizes(site: Path, doc: str) -> set[tuple[int, int]]:
+    """(width, height) of the PNG figures a notebook page shows in its cell outputs.
+
+    Chromium embeds a PNG at its own pixel size, while the regions it rasterizes itself have
+    other sizes: matching the sizes tells the chapter's figures from those.
+    """
+    from bs4 import BeautifulSoup
+
+    page = site / f"{doc}.html"
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    sizes = set()
+    for img in soup.select(".cell_output img"):
+        src = (page.parent / img.get("src", "")).resolve()
+        if src.suffix.lower() == ".png" and src.is_file():
+            head = src.read_bytes()[:24]
+            sizes.add((int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")))
+    return sizes
+
+
+def check(pdf: Path, min_pages: int, site: Path | None = None) -> int:
     pages = page_texts(pdf)
     if pages and not pages[-1]:
         pages = pages[:-1]
     problems = []
     if len(pages) < min_pages:
         problems.append(f"{len(pages)} pages, expected at least {min_pages}")
-    found, start = [], 0
-    for doc in toc_files():  # in reading order: each title after the previous one
+    found = []
+    for doc in toc_files():
         title, is_nb = title_of(doc)
         norm = " ".join(title.replace("*", "").split())
-        at = next((i for i in range(start, len(pages)) if norm in pages[i]), None)
-        start = at if at is not None else start
+        at = next((i for i, text in enumerate(pages) if f"{MARKER}{doc}{MARKER}" in
+                   text.replace(" ", "")), None)
         if at is None:
-            problems.append(f"the title of {doc} ({title!r}) is not in the PDF")
+            problems.append(f"the start of {doc} is not marked in the PDF")
+        elif not any(norm in text for text in pages[at:at + 2]):
+            problems.append(f"the title of {doc} ({title!r}) is not on its first pages")
         found.append((doc, norm, is_nb, at))
     starts = sorted(at for *_, at in found if at is not None)
     for doc, norm, is_nb, at in found:
@@ -182,10 +213,14 @@ def check(pdf: Path, min_pages: int) -> int:
             continue
         later = [s for s in starts if s > at]
         end = (later[0] - 1) if later else len(pages) - 1
-        n = images_on(pdf, at + 1, end + 1)
-        print(f"{doc}: '{norm}' on page {at + 1}, pages {at + 1}-{end + 1}, {n} images")
+        wanted = figure_sizes(site, doc) if site is not None else set()
+        found_sizes = images_on(pdf, at + 1, end + 1)
+        n = sum(size in wanted for size in found_sizes) if site is not None else len(found_sizes)
+        print(f"{doc}: '{norm}' on page {at + 1}, pages {at + 1}-{end + 1}, {n} of its "
+              f"{len(wanted)} figure(s) found among {len(found_sizes)} images")
         if n == 0:
-            problems.append(f"no figure between {doc}'s title (page {at + 1}) and page {end + 1}")
+            problems.append(f"none of {doc}'s figures between its title (page {at + 1}) and "
+                            f"page {end + 1}")
     print(f"{pdf}: {len(pages)} pages")
     for p in problems:
         print("FAIL:", p)
@@ -197,9 +232,11 @@ def main() -> int:
     parser.add_argument("paths", nargs="+", help="SITE OUT to print, or PDF with --check")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--min-pages", type=int, default=50)
+    parser.add_argument("--site", type=Path, default=None,
+                        help="the built site: match each chapter's figures by pixel size")
     args = parser.parse_args()
     if args.check:
-        return check(Path(args.paths[0]), args.min_pages)
+        return check(Path(args.paths[0]), args.min_pages, args.site)
     print_pdf(Path(args.paths[0]), Path(args.paths[1]))
     return 0
 
