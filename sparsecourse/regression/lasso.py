@@ -34,9 +34,12 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int
+from .._validation import as_float_array, check_int, check_positive, validate_data
 from ._base import (
     SparseLinearRegressor,
     as_float64,
@@ -48,7 +51,7 @@ from ._base import (
     lipschitz_constant,
     objective_args,
 )
-from ._kernels import lasso_ws, transposed
+from ._kernels import design_norms2, gram_design, lasso_ws, sparse_design, transposed
 
 __all__ = [
     "soft_threshold",
@@ -672,37 +675,76 @@ def _as_alpha_array(alphas) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 class Lasso(SparseLinearRegressor):
-    r"""LASSO regression, a drop-in for :class:`sklearn.linear_model.Lasso` (dense input).
+    r"""LASSO regression, a drop-in for :class:`sklearn.linear_model.Lasso`.
 
     Minimises ``1/(2n) ||y - Xw - b||^2 + alpha * sum_j omega_j |w_j|`` -- the same objective,
     ``alpha`` convention and stopping rule (duality gap ``<= tol * ||y||^2 / n``) as
-    scikit-learn -- with the fast solver :func:`lasso_cd`.
+    scikit-learn -- with the fast solver :func:`lasso_cd`. It takes scikit-learn's parameters
+    (``alpha``, ``fit_intercept``, ``precompute``, ``copy_X``, ``max_iter``, ``tol``,
+    ``warm_start``, ``positive``, ``random_state``, ``selection``) and its inputs: dense or
+    scipy.sparse ``X`` (CSC is used as is; float32 is kept: ``coef_`` comes back float32),
+    1-D or 2-D ``y`` (one LASSO per column, ``coef_`` of shape ``(n_targets, n_features)``),
+    ``fit(X, y, sample_weight=...)``; scikit-learn's own Lasso tests pass against it
+    (``tests/test_sklearn_lasso_peer.py``). What differs:
+
+    * ``max_iter`` counts *working sets* (outer iterations; default 100), not epochs over
+      all features as in scikit-learn (default 1000); each working set runs at most
+      ``max_epochs`` epochs of coordinate descent on its features. ``n_iter_`` likewise counts
+      working sets. A scikit-learn ``max_iter`` (e.g. 1000) is accepted and is a loose bound.
+    * ``precompute=True`` (or a Gram matrix) solves an equivalent problem with ``p`` rows
+      instead of ``n`` (see :func:`sparsecourse.regression._kernels.gram_design`), which pays
+      when ``n > p``; ``'auto'`` does so when ``n > p``. Its ``dual_gap_`` is the gap of that
+      problem: a valid, often tighter bound on the same suboptimality. Ignored for sparse
+      ``X``, as in scikit-learn.
+    * ``alpha=0`` warns, as scikit-learn does, and returns the least-squares solution
+      (minimum-norm, from :func:`numpy.linalg.lstsq`; non-negative least squares with
+      ``positive=True``) rather than running coordinate descent without a penalty; a sparse
+      ``X`` is densified for it.
+    * the arithmetic is float64 even for float32 input (``coef_`` is then rounded to float32).
+    * extras: penalty ``weights`` (the weighted LASSO) and ``max_epochs``; there is no
+      ``check_input`` shortcut (the argument is accepted; the input is always validated).
 
     Parameters
     ----------
     alpha : float, default 1.0
-        Regularisation strength, > 0 (for ``alpha = 0`` use ordinary least squares).
+        Regularisation strength, >= 0 (``alpha = 0`` is ordinary least squares; it warns).
     fit_intercept : bool, default True
-        Fit an unpenalised intercept ``b`` (by centring ``X`` and ``y``).
-    weights : array-like of shape (n_features,), optional
-        Penalty weights ``omega_j > 0`` (the weighted LASSO); ones by default.
+        Fit an unpenalised intercept ``b`` (by centring ``X`` and ``y``; a sparse ``X`` is
+        centred implicitly, without densifying).
+    precompute : bool, 'auto' or array of shape (n_features, n_features), default False
+        Use the Gram matrix ``X^T X`` (computed, or the one given) to solve a problem with
+        ``p`` rows; see above.
+    copy_X : bool, default True
+        If False, a dense ``X`` may be overwritten (centred and scaled in place).
+    max_iter : int, default 100
+        Maximum number of working-set iterations (not epochs; see above).
     tol : float, default 1e-4
         Stop when the duality gap is at most ``tol * ||y||^2 / n``.
-    max_iter : int, default 100
-        Maximum number of working-set iterations.
-    max_epochs : int, default 50000
-        Maximum number of coordinate-descent epochs per working set.
     warm_start : bool, default False
         Start from the previous ``coef_`` when refitting.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0``.
+    random_state : int, RandomState instance or None, default None
+        Seeds the order of the coordinates with ``selection='random'``.
+    selection : {'cyclic', 'random'}, default 'cyclic'
+        Visit the features of the working set in order, or in a fresh random order every
+        epoch.
+    weights : array-like of shape (n_features,), optional
+        Penalty weights ``omega_j > 0`` (the weighted LASSO); ones by default.
+    max_epochs : int, default 50000
+        Maximum number of coordinate-descent epochs per working set.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
-    dual_gap_ : float
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        float32 if ``X`` is float32, float64 otherwise.
+    intercept_ : float or ndarray of shape (n_targets,)
+    dual_gap_ : float or ndarray of shape (n_targets,)
         Final duality gap (of the objective above).
-    n_iter_ : int
-        Number of working-set iterations.
+    n_iter_ : int or list of int
+        Number of working-set iterations (per target).
+    sparse_coef_ : scipy.sparse.csr_array
+        ``coef_`` as a sparse row (or rows).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only if ``X`` had string column names
 
@@ -712,41 +754,270 @@ class Lasso(SparseLinearRegressor):
     >>> from sparsecourse.regression import Lasso
     >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]); y = np.array([0.0, 1.0, 2.0])
     >>> reg = Lasso(alpha=0.1).fit(X, y)
-    >>> np.round(reg.coef_, 4), round(reg.intercept_, 4)
+    >>> np.round(reg.coef_, 4), round(float(reg.intercept_), 4)
     (array([0.85, 0.  ]), 0.15)
+    >>> Lasso(alpha=0.1, positive=True).fit(X, -y).coef_
+    array([0., 0.])
     """
 
     _order = "F"
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, weights=None, tol=1e-4,
-                 max_iter=100, max_epochs=50_000, warm_start=False):
+    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True,
+                 max_iter=100, tol=1e-4, warm_start=False, positive=False, random_state=None,
+                 selection="cyclic", weights=None, max_epochs=50_000):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
-        self.weights = weights
-        self.tol = tol
+        self.precompute = precompute
+        self.copy_X = copy_X
         self.max_iter = max_iter
-        self.max_epochs = max_epochs
+        self.tol = tol
         self.warm_start = warm_start
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
+        self.weights = weights
+        self.max_epochs = max_epochs
 
-    def _fit(self, X, y):
-        alpha = check_alpha(self.alpha)
+    # -- fit ---------------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            float32 input is kept as float32 (and so is ``coef_``); sparse input is used in
+            CSC format (converted if needed), never densified.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : float or array-like of shape (n_samples,), optional
+            Weights ``s_i >= 0`` of the samples: the data term becomes
+            ``1/(2 sum(s)) sum_i s_i (y_i - x_i w - b)^2`` (scikit-learn's convention).
+        check_input : bool, default True
+            Accepted for compatibility with scikit-learn; the input is always validated.
+
+        Returns
+        -------
+        self
+        """
+        alpha = check_positive(self.alpha, "alpha", strict=False)
+        if alpha == 0:
+            warnings.warn("With alpha=0, this algorithm does not converge well. You are "
+                          "advised to use the LinearRegression estimator", UserWarning,
+                          stacklevel=2)
         tol = check_tol(self.tol)
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         max_epochs = check_int(self.max_epochs, "max_epochs", minimum=1)
-        om = check_weights(self.weights, X.shape[1])
-        w = None
+        if self.selection not in ("cyclic", "random"):
+            raise ValueError(f"selection must be 'cyclic' or 'random', got {self.selection!r}")
+        positive = bool(self.positive)
+        X, y = validate_data(self, X, y, accept_sparse="csc", order="F",
+                             dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
+        n, p = X.shape
+        om = check_weights(self.weights, p)
+        y = np.asarray(y, dtype=X.dtype).astype(np.float64)
+        one_target = y.ndim == 1
+        Y = y[:, None] if one_target else y
+        sw = _check_sample_weight(sample_weight, n)
+        design, Yc, X_offset, y_offset, X_dense = self._prepare(X, Y, sw)
+
+        coef = np.zeros((Y.shape[1], p))
         if self.warm_start and getattr(self, "coef_", None) is not None:
-            if np.shape(self.coef_) == (X.shape[1],):
-                w = np.array(self.coef_, dtype=np.float64)
-        if w is None:
-            w = np.zeros(X.shape[1])
-        info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
-                        max_epochs=max_epochs)
-        self.coef_ = w
-        self.dual_gap_ = info["gap"]
-        self.n_iter_ = info["n_iter"]
-        if not info["converged"]:
-            warnings.warn(
-                f"Lasso did not converge: duality gap {info['gap']:.3e} > "
-                f"{_stop_threshold(y, tol):.3e} after {info['n_iter']} working sets; "
-                "increase max_iter or max_epochs", ConvergenceWarning, stacklevel=3)
+            prev = np.asarray(self.coef_, dtype=np.float64)
+            if prev.size == coef.size and prev.shape[-1] == p:
+                coef[:] = prev.reshape(coef.shape)
+        if alpha == 0:
+            gaps, n_iters = self._least_squares(X_dense, design, Yc, coef, positive)
+        else:
+            gaps, n_iters = self._solve(design, Yc, X_dense, X_offset, coef, alpha, om, tol,
+                                        max_iter, max_epochs, positive, n)
+        dtype = X.dtype
+        self.coef_ = (coef[0] if one_target else coef).astype(dtype)
+        self.dual_gap_ = gaps[0] if one_target else np.asarray(gaps)
+        self.n_iter_ = n_iters[0] if one_target else n_iters
+        intercept = y_offset - coef @ X_offset
+        self.intercept_ = dtype.type(intercept[0]) if one_target else intercept.astype(dtype)
+        return self
+
+    def _prepare(self, X, Y, sw):
+        """Centre (weighted) and scale by ``sqrt(sample_weight)``: the plain LASSO's design.
+
+        Returns ``(design, Yc, X_offset, y_offset, X_dense)``: ``design`` what the kernel reads
+        (``X.T`` C-contiguous, or a sparse design), ``X_dense`` the centred dense ``X`` (None
+        for sparse input).
+        """
+        n, p = X.shape
+        s = None if sw is None else np.sqrt(sw)
+        if self.fit_intercept:
+            X_offset = np.asarray(_weighted_mean(X, sw), dtype=np.float64)
+            y_offset = np.average(Y, axis=0, weights=sw)
+        else:
+            X_offset, y_offset = np.zeros(p), np.zeros(Y.shape[1])
+        Yc = Y - y_offset
+        if s is not None:
+            Yc = Yc * s[:, None]
+        if sp.issparse(X):
+            Xs = sp.csc_array(X, dtype=np.float64)
+            if s is not None:  # scale the rows: same pattern
+                Xs = Xs.copy()
+                Xs.data *= s[Xs.indices]
+            return sparse_design(Xs, X_offset, s), Yc, X_offset, y_offset, None
+        inplace = not self.copy_X and X.flags.writeable
+        Xc = X
+        if self.fit_intercept:
+            off = X_offset.astype(X.dtype)
+            Xc = np.subtract(X, off, out=X) if inplace else X - off
+            inplace = True
+        if s is not None:
+            sc = s[:, None].astype(X.dtype)
+            Xc = np.multiply(Xc, sc, out=Xc) if inplace else Xc * sc
+        return transposed(Xc), Yc, X_offset, y_offset, Xc
+
+    def _solve(self, design, Yc, X_dense, X_offset, coef, alpha, om, tol, max_iter,
+               max_epochs, positive, n):
+        rng = check_random_state(self.random_state)
+        shuffle = self.selection == "random"
+        gram = self._gram(X_dense, X_offset) if X_dense is not None else None
+        norms2 = None if gram is not None else design_norms2(design)
+        gaps, n_iters = [], []
+        for k in range(Yc.shape[1]):
+            seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else 0
+            w = coef[k].copy()
+            opts = dict(tol=tol, max_iter=max_iter, max_epochs=max_epochs, positive=positive,
+                        shuffle=shuffle, seed=seed)
+            reduced = None
+            if gram is not None:
+                q = X_dense.T @ Yc[:, k].astype(X_dense.dtype)
+                reduced = gram_design(gram, np.asarray(q, dtype=np.float64))
+            if reduced is not None:
+                Lt, y_red = reduced
+                info = lasso_ws(Lt, y_red, alpha, om, w, n_samples=n,
+                                y_norm2=float(Yc[:, k] @ Yc[:, k]), **opts)
+            else:
+                info = lasso_ws(design, np.ascontiguousarray(Yc[:, k]), alpha, om, w,
+                                norms2=norms2, **opts)
+            coef[k] = w
+            gaps.append(info["gap"])
+            n_iters.append(info["n_iter"])
+            if not info["converged"]:
+                warnings.warn(
+                    "Objective did not converge. You might want to increase the number of "
+                    f"iterations (max_iter={max_iter} working sets of at most "
+                    f"max_epochs={max_epochs} epochs). Duality gap: {info['gap']:.3e}, "
+                    f"tolerance: {tol * float(Yc[:, k] @ Yc[:, k]) / n:.3e}",
+                    ConvergenceWarning, stacklevel=3)
+        return gaps, n_iters
+
+    def _gram(self, Xc, X_offset):
+        """The Gram matrix to use (float64), or None for the plain path."""
+        pre = self.precompute
+        n, p = Xc.shape
+        if isinstance(pre, str):
+            if pre != "auto":
+                raise ValueError(f"precompute must be a bool, 'auto' or an array, got {pre!r}")
+            return Xc.T.astype(np.float64) @ Xc.astype(np.float64) if n > p else None
+        if hasattr(pre, "__array__"):
+            G = as_float64(pre, "precompute", 2)
+            if G.shape != (p, p):
+                raise ValueError(f"precompute must be a Gram matrix of shape ({p}, {p}), "
+                                 f"got {G.shape}")
+            if self.fit_intercept and not np.allclose(X_offset, 0.0):
+                warnings.warn("Gram matrix was provided but X was centered to fit "
+                              "intercept: recomputing Gram matrix.", UserWarning,
+                              stacklevel=4)
+                return Xc.T.astype(np.float64) @ Xc.astype(np.float64)
+            _check_gram(G, Xc)
+            return G
+        if isinstance(pre, (bool, np.bool_)):
+            return Xc.T.astype(np.float64) @ Xc.astype(np.float64) if pre else None
+        raise TypeError(f"precompute must be a bool, 'auto' or an array, got "
+                        f"{type(pre).__name__}")
+
+    def _least_squares(self, X_dense, design, Yc, coef, positive):
+        """alpha = 0: least squares (minimum norm) or non-negative least squares."""
+        from scipy.optimize import nnls
+
+        if X_dense is None:  # sparse: densify the (implicitly centred, scaled) design
+            data, indices, indptr, offset, u = design
+            p = indptr.shape[0] - 1
+            X_dense = np.empty((u.shape[0], p))
+            for j in range(p):
+                X_dense[:, j] = -offset[j] * u
+                X_dense[indices[indptr[j]:indptr[j + 1]], j] += data[indptr[j]:indptr[j + 1]]
+        A = np.asarray(X_dense, dtype=np.float64)
+        for k in range(Yc.shape[1]):
+            if positive:
+                coef[k] = nnls(A, Yc[:, k])[0]
+            else:
+                coef[k] = np.linalg.lstsq(A, Yc[:, k], rcond=None)[0]
+        return [0.0] * Yc.shape[1], [1] * Yc.shape[1]
+
+    # -- predict -----------------------------------------------------------------------------
+
+    def predict(self, X):
+        """Predict with the fitted linear model: ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
+                          dtype=[np.float64, np.float32])
+        return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
+
+    @property
+    def sparse_coef_(self):
+        """``coef_`` as a scipy.sparse CSR array with one row per target."""
+        return sp.csr_array(np.atleast_2d(self.coef_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _check_sample_weight(sample_weight, n: int):
+    """None (equal weights), or weights ``>= 0`` rescaled to sum to ``n`` (scikit-learn's rule:
+    the objective is then ``1/(2n) sum_i s_i r_i^2``, the same as with equal weights)."""
+    if sample_weight is None or (isinstance(sample_weight, numbers.Number)
+                                 and not isinstance(sample_weight, bool)):
+        return None
+    sw = as_float64(sample_weight, "sample_weight", 1)
+    if sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have one entry per sample ({n}), "
+                         f"got length {sw.shape[0]}")
+    if np.any(sw < 0):
+        raise ValueError("sample_weight must be >= 0")
+    total = float(sw.sum())
+    if total <= 0:
+        raise ValueError("sample_weight must have a positive sum, got all weights zero")
+    return sw * (n / total)
+
+
+def _weighted_mean(X, sw):
+    """Column means of a dense or sparse ``X``, weighted by ``sw`` (None: unweighted)."""
+    if sp.issparse(X):
+        if sw is None:
+            return np.asarray(X.mean(axis=0)).ravel()
+        return np.asarray(X.T @ sw).ravel() / sw.sum()
+    return np.average(X, axis=0, weights=sw)
+
+
+def _check_gram(G, Xc):
+    """scikit-learn's check of a user's Gram matrix: one entry against the data."""
+    p = Xc.shape[1]
+    f1 = p // 2
+    f2 = min(f1 + 1, p - 1)
+    expected = float(np.dot(Xc[:, f1].astype(np.float64), Xc[:, f2].astype(np.float64)))
+    actual = float(G[f1, f2])
+    rtol = 1e-4 if Xc.dtype == np.float32 else 1e-7
+    if not np.isclose(expected, actual, rtol=rtol, atol=1e-5):
+        raise ValueError("Gram matrix passed in via 'precompute' parameter did not pass "
+                         "validation when a single element was checked - please check that "
+                         f"it was computed properly. For element ({f1},{f2}) we computed "
+                         f"{expected} but the user-supplied value was {actual}.")
