@@ -165,7 +165,7 @@ def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights
     return float(r @ r / (2 * X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 
-def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
+def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None, positive: bool = False) -> float:
     r"""Duality gap of the LASSO at ``coef``: a computable bound on its suboptimality.
 
     With ``r = y - X w``, the dual point is ``theta = r / max(n alpha, max_j |x_j^T r| /
@@ -175,12 +175,16 @@ def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
 
         \mathrm{gap}(w) = P(w) - D(\theta) \;\ge\; P(w) - P(w^\star) \;\ge 0 .
 
-    It is zero exactly at a solution. (No intercept: centre ``X`` and ``y`` first.)
+    It is zero exactly at a solution. (No intercept: centre ``X`` and ``y`` first.) With
+    ``positive`` (the LASSO constrained to ``w >= 0``) the dual constraint is one-sided,
+    ``x_j^T theta <= omega_j``, and ``|x_j^T r|`` becomes ``x_j^T r``.
 
     Parameters
     ----------
     X, y, coef, alpha, weights
         As in :func:`lasso_objective`.
+    positive : bool, default False
+        The gap of the problem constrained to ``coef >= 0`` (``coef`` must then be >= 0).
 
     Returns
     -------
@@ -202,24 +206,31 @@ def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
     alpha = check_alpha(alpha)
     w = check_coef_init(coef, X.shape[1], "coef")
     om = check_weights(weights, X.shape[1])
-    return _dual_gap(X, y, w, alpha, om)
+    if positive and np.any(w < 0):
+        raise ValueError("coef must be >= 0 with positive=True (it is not feasible)")
+    return _dual_gap(X, y, w, alpha, om, positive)
 
 
-def _dual_gap(X, y, w, alpha, om) -> float:
+def _dual_gap(X, y, w, alpha, om, positive=False) -> float:
     n = X.shape[0]
     r = y - X @ w
     lam = n * alpha
-    scale = min(1.0, lam / max(np.max(np.abs(X.T @ r) / om), np.finfo(float).tiny))
+    xtr = X.T @ r
+    if not positive:
+        xtr = np.abs(xtr)
+    scale = min(1.0, lam / max(np.max(xtr / om), np.finfo(float).tiny))
     primal = 0.5 * (r @ r) + lam * np.sum(om * np.abs(w))
     theta = scale * r
     dual = y @ theta - 0.5 * (theta @ theta)
     return float(max(primal - dual, 0.0) / n)
 
 
-def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
+def alpha_max(X, y, *, fit_intercept: bool = False, weights=None,
+              positive: bool = False) -> float:
     r"""The smallest ``alpha`` for which the LASSO solution is zero.
 
-    ``alpha_max = max_j |x_j^T y| / (n omega_j)``.
+    ``alpha_max = max_j |x_j^T y| / (n omega_j)``; with ``positive=True`` (coefficients
+    constrained to be >= 0) ``max_j x_j^T y / (n omega_j)``, clipped at 0.
 
     Zero is a solution iff ``0`` is in the subdifferential at ``0``, i.e.
     ``|x_j^T y| / n <= alpha * omega_j`` for all ``j``. With ``fit_intercept=True``, ``X`` and
@@ -231,6 +242,7 @@ def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
     y : array-like of shape (n_samples,)
     fit_intercept : bool, default False
     weights : array-like of shape (n_features,), optional
+    positive : bool, default False
 
     Returns
     -------
@@ -251,7 +263,14 @@ def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
     if fit_intercept:
         X = X - X.mean(axis=0)
         y = y - y.mean()
-    return float(np.max(np.abs(X.T @ y) / om) / X.shape[0])
+    return _alpha_max(X, y, om, positive)
+
+
+def _alpha_max(X, y, om, positive) -> float:
+    xty = X.T @ y
+    if not positive:
+        xty = np.abs(xty)
+    return max(float(np.max(xty / om) / X.shape[0]), 0.0)
 
 
 def _stop_threshold(y, tol) -> float:
@@ -430,7 +449,8 @@ def fista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | Non
 
 
 def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
-                       max_iter: int = 1000, tol: float = 1e-4, return_info: bool = False):
+                       max_iter: int = 1000, tol: float = 1e-4, positive: bool = False,
+                       return_info: bool = False):
     r"""Cyclic coordinate descent for the LASSO, in plain NumPy (reference implementation).
 
     Minimising ``P`` over one coordinate ``w_j`` with the others fixed has a closed form: with
@@ -444,9 +464,10 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
         \!\left( w_j + \frac{x_j^\top r}{\|x_j\|^2} \right).
 
     Keeping the residual ``r = y - X w`` up to date makes one update cost ``O(n)``, a sweep
-    over all features (an *epoch*) ``O(np)``. This is scikit-learn's algorithm (without its
-    screening); it stops when the duality gap is at most ``tol * ||y||^2 / n``, checked after
-    every epoch.
+    over all features (an *epoch*) ``O(np)``. With ``positive=True`` (``w >= 0``) the update
+    is the same minimisation over ``w_j >= 0``: the soft-thresholded value, clipped at 0.
+    This is scikit-learn's algorithm (without its screening); it stops when the duality gap
+    is at most ``tol * ||y||^2 / n``, checked after every epoch.
 
     Parameters
     ----------
@@ -454,6 +475,8 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
         As in :func:`ista`.
     max_iter : int, default 1000
         Maximum number of epochs.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0``.
 
     Returns
     -------
@@ -469,6 +492,8 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
     array([0.85, 0.  ])
     """
     X, y, alpha, om, w, tol, max_iter = _prepare(X, y, alpha, weights, coef_init, tol, max_iter)
+    if positive:
+        w = np.maximum(w, 0.0)
     n, p = X.shape
     norms2 = np.sum(X * X, axis=0)
     threshold = _stop_threshold(y, tol)
@@ -482,11 +507,13 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
             if norms2[j] == 0.0:
                 continue
             w_j = soft_threshold(w[j] + X[:, j] @ r / norms2[j], n * alpha * om[j] / norms2[j])
+            if positive:
+                w_j = max(w_j, 0.0)
             if w_j != w[j]:
                 r += (w[j] - w_j) * X[:, j]
                 w[j] = w_j
         history.append(float(r @ r / (2 * n) + alpha * np.sum(om * np.abs(w))))
-        gap = _dual_gap(X, y, w, alpha, om)
+        gap = _dual_gap(X, y, w, alpha, om, positive)
         if gap <= threshold:
             break
     info = {"n_iter": k, "gap": gap, "converged": gap <= threshold, "objective": history}
@@ -499,6 +526,7 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
 
 def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1e-4,
              max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
+             positive: bool = False, selection: str = "cyclic", random_state=None,
              screening: bool = True, dual_extrapolation: bool = True, anderson: bool = True,
              refine: bool = True, return_info: bool = False):
     r"""Fast LASSO: compiled coordinate descent with working sets and a duality-gap stop.
@@ -523,8 +551,9 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        A Fortran-ordered (column-major) array avoids one copy.
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        A Fortran-ordered (column-major) array avoids one copy; float32 is read as float32
+        (the arithmetic is float64). A sparse ``X`` is used in CSC format, never densified.
     y : array-like of shape (n_samples,)
     alpha : float > 0
     weights : array-like of shape (n_features,), optional
@@ -534,11 +563,19 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     tol : float, default 1e-4
         Stop when the duality gap is at most ``tol * ||y||^2 / n``.
     max_iter : int, default 100
-        Maximum number of working-set iterations.
+        Maximum number of working-set iterations (outer iterations, not epochs: unlike
+        scikit-learn's ``max_iter``).
     max_epochs : int, default 50000
         Maximum number of epochs of coordinate descent per working set.
     p0 : int, default 10
         Size of the first working set.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0`` (the dual constraint becomes one-sided,
+        and screening, extrapolation and refinement follow it).
+    selection : {'cyclic', 'random'}, default 'cyclic'
+        Visit the working set in order, or in a fresh random order every epoch.
+    random_state : int, RandomState instance or None, default None
+        Seeds the random order (``selection='random'``).
     screening, dual_extrapolation, anderson, refine : bool, default True
         The accelerations listed above.
     return_info : bool, default False
@@ -564,24 +601,67 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     >>> bool(np.allclose(w, sk.coef_, atol=1e-8))
     True
     """
-    X, y = check_Xy(X, y)
+    design, y = _check_design(X, y)
+    p = design.shape[0] if not isinstance(design, tuple) else design[2].shape[0] - 1
     alpha = check_alpha(alpha)
-    om = check_weights(weights, X.shape[1])
-    w = check_coef_init(coef_init, X.shape[1])
+    om = check_weights(weights, p)
+    w = check_coef_init(coef_init, p)
     tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     p0 = check_int(p0, "p0", minimum=1)
-    info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+    shuffle, seed = _check_selection(selection, random_state)
+    if positive:
+        w = np.maximum(w, 0.0)
+    info = lasso_ws(design, y, alpha, om, w, tol=tol, max_iter=max_iter,
                     max_epochs=max_epochs, p0=p0, screening=bool(screening),
                     dual_extrapolation=bool(dual_extrapolation), anderson=bool(anderson),
-                    refine=bool(refine))
+                    refine=bool(refine), positive=bool(positive), shuffle=shuffle, seed=seed)
     return (w, info) if return_info else w
+
+
+def _check_design(X, y):
+    """``(design, y)`` for :func:`lasso_ws`: ``X.T`` C-contiguous (float32 kept) or, for a
+    scipy.sparse ``X``, the sparse design; ``y`` a float64 vector of matching length."""
+    if sp.issparse(X):
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X must be 2-D with at least one sample and one feature, got "
+                             f"shape {X.shape}")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"X must have a real numeric dtype, got {X.dtype}")
+        Xc = sp.csc_array(X, dtype=np.float64)
+        if Xc.data.size and not np.isfinite(Xc.data).all():
+            raise ValueError("X contains NaN or infinity in its stored values")
+        y = as_float64(y, "y", 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and y have inconsistent numbers of samples: X has "
+                             f"{X.shape[0]} rows, y has length {y.shape[0]}")
+        return sparse_design(Xc), y
+    if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2 and X.size:
+        # float32 is read as is (half the memory traffic); the checks of check_Xy, no copy
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity")
+        y = as_float64(y, "y", 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and y have inconsistent numbers of samples: X has "
+                             f"{X.shape[0]} rows, y has length {y.shape[0]}")
+        return transposed(X), y
+    X, y = check_Xy(X, y)
+    return transposed(X), y
+
+
+def _check_selection(selection, random_state) -> tuple[bool, int]:
+    """``(shuffle, seed)`` from scikit-learn's ``selection`` and ``random_state``."""
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    if selection == "cyclic":
+        return False, 0
+    return True, int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=None,
                tol: float = 1e-4, max_iter: int = 100, max_epochs: int = 50_000,
-               return_n_iter: bool = False):
+               positive: bool = False, return_n_iter: bool = False):
     r"""The regularisation path: LASSO solutions for a decreasing grid of ``alpha``.
 
     Each solution warm-starts the next one, which is why a whole path costs little more than
@@ -590,7 +670,7 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     alphas : int or array-like, default 100
         Number of values on a geometric grid from :func:`alpha_max` down to
@@ -600,8 +680,8 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     weights : array-like of shape (n_features,), optional
     coef_init : array-like of shape (n_features,), optional
         Warm start of the first problem.
-    tol, max_iter, max_epochs
-        As in :func:`lasso_cd`, for each problem.
+    tol, max_iter, max_epochs, positive
+        As in :func:`lasso_cd`, for each problem (``alpha_max`` follows ``positive``).
     return_n_iter : bool, default False
         Also return the number of working-set iterations of each problem.
 
@@ -624,31 +704,37 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     >>> names[int(np.flatnonzero(coefs[:, 5])[0])]  # the first feature to enter
     'bmi'
     """
-    X, y = check_Xy(X, y)
-    om = check_weights(weights, X.shape[1])
-    w = check_coef_init(coef_init, X.shape[1])
+    Xt, y = _check_design(X, y)
+    p = Xt.shape[0] if not isinstance(Xt, tuple) else Xt[2].shape[0] - 1
+    om = check_weights(weights, p)
+    w = check_coef_init(coef_init, p)
+    if positive:
+        w = np.maximum(w, 0.0)
     tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
         n_alphas = check_int(alphas, "alphas", minimum=1)
         eps = check_alpha(eps, "eps")
-        a_max = float(np.max(np.abs(X.T @ y) / om) / X.shape[0])
+        xty = np.array([_col_dot_py(Xt, j, y) for j in range(p)]) if isinstance(Xt, tuple) \
+            else Xt @ y
+        if not positive:
+            xty = np.abs(xty)
+        a_max = max(float(np.max(xty / om) / y.shape[0]), 0.0)
         if a_max <= np.finfo(np.float64).resolution:
             grid = np.full(n_alphas, np.finfo(np.float64).resolution)
         else:
             grid = np.geomspace(a_max, a_max * eps, num=n_alphas)
     else:
         grid = np.sort(_as_alpha_array(alphas))[::-1]
-    Xt = transposed(X)
-    norms2 = np.einsum("ij,ij->i", Xt, Xt)
-    coefs = np.empty((X.shape[1], grid.shape[0]))
+    norms2 = design_norms2(Xt)
+    coefs = np.empty((p, grid.shape[0]))
     gaps = np.empty(grid.shape[0])
     n_iters = np.empty(grid.shape[0], dtype=np.int64)
     not_converged = []
     for i, a in enumerate(grid):
         info = lasso_ws(Xt, y, float(a), om, w, tol=tol, max_iter=max_iter,
-                        max_epochs=max_epochs, norms2=norms2)
+                        max_epochs=max_epochs, norms2=norms2, positive=bool(positive))
         coefs[:, i] = w
         gaps[i] = info["gap"]
         n_iters[i] = info["n_iter"]
@@ -660,6 +746,13 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     if return_n_iter:
         return grid, coefs, gaps, n_iters
     return grid, coefs, gaps
+
+
+def _col_dot_py(design, j, v) -> float:
+    """x_j^T v for a sparse design (Python; used once per feature for alpha_max)."""
+    data, indices, indptr, offset, u = design
+    sl = slice(indptr[j], indptr[j + 1])
+    return float(data[sl] @ v[indices[sl]] - offset[j] * (u @ v))
 
 
 def _as_alpha_array(alphas) -> np.ndarray:
@@ -830,10 +923,13 @@ class Lasso(SparseLinearRegressor):
         else:
             gaps, n_iters = self._solve(design, Yc, X_dense, X_offset, coef, alpha, om, tol,
                                         max_iter, max_epochs, positive, n)
+        # shapes as scikit-learn's: one target (y 1-D or one column) gives 1-D coef_, and
+        # intercept_ follows y (a scalar for 1-D y, shape (n_targets,) for 2-D y)
         dtype = X.dtype
-        self.coef_ = (coef[0] if one_target else coef).astype(dtype)
-        self.dual_gap_ = gaps[0] if one_target else np.asarray(gaps)
-        self.n_iter_ = n_iters[0] if one_target else n_iters
+        single = Y.shape[1] == 1
+        self.coef_ = (coef[0] if single else coef).astype(dtype)
+        self.dual_gap_ = gaps[0] if single else np.asarray(gaps)
+        self.n_iter_ = n_iters[0] if single else n_iters
         intercept = y_offset - coef @ X_offset
         self.intercept_ = dtype.type(intercept[0]) if one_target else intercept.astype(dtype)
         return self
