@@ -326,3 +326,13 @@ def test_params_are_sklearns():
     theirs = set(SkLasso().get_params())
     assert theirs <= ours, theirs - ours
     assert ours - theirs == {"weights", "max_epochs"}
+
+
+def test_inputs_are_never_modified_with_copy_X():
+    pd = pytest.importorskip("pandas")
+    X, y = problem(40, 6, seed=19)
+    for X_in in (np.ascontiguousarray(X), np.asfortranarray(X), X.tolist(),
+                 pd.DataFrame(X)):
+        before = np.array(X_in, dtype=float, copy=True)
+        rg.Lasso(alpha=0.01).fit(X_in, y, sample_weight=np.linspace(0.5, 2, 40))
+        assert np.array_equal(np.asarray(X_in, dtype=float), before)

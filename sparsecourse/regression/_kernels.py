@@ -42,6 +42,15 @@ Five ideas make the solver fast (the first four from Massias, Gramfort & Salmon,
    (Lee, Battle, Raina & Ng, NIPS 2006); the step is accepted only if it lowers the objective
    and is tried only once coordinate descent has spent as much work as it costs.
 
+The same kernel serves scikit-learn's options: ``positive`` (the constraint ``beta >= 0``
+makes the dual constraint one-sided, ``x_j^T theta <= lambda_j``; coordinate updates are
+clipped at 0, and screening, the dual scaling, Anderson steps and the refinement all respect
+it), random coordinate order (``selection='random'``: the working set is shuffled every epoch
+by numba's generator, seeded from ``random_state``), a sparse design (CSC arrays plus a
+rank-one centring term, read through :func:`_col_dot` and its siblings; see there) and float32
+input (read as is, float64 arithmetic). ``precompute`` needs no kernel of its own:
+:func:`gram_design` turns the Gram matrix into an equivalent problem with ``p`` rows.
+
 All loops are compiled (``cache=True``), single-threaded (no BLAS call inside: a multi-threaded
 BLAS call stalls when another process holds a core), and the LASSO kernel works on ``Xt = X.T``
 stored C-contiguous, so that column ``j`` of ``X`` is the contiguous row ``Xt[j]``. The OMP

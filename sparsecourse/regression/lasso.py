@@ -25,6 +25,10 @@ Reference implementations (short, written the way the math reads): :func:`soft_t
 runs coordinate descent in compiled loops with working sets, gap-safe screening, dual
 extrapolation, Anderson acceleration and an exact refinement on the support (see
 :mod:`sparsecourse.regression._kernels`); :func:`lasso_path` and :class:`Lasso` build on it.
+All of them take scikit-learn's ``positive=True`` (coefficients ``>= 0``), and the fast ones
+dense or scipy.sparse ``X``; :class:`Lasso` is a drop-in for
+:class:`sklearn.linear_model.Lasso` (sample weights, ``precompute``, random coordinate order,
+multi-output ``y``, float32) with the differences listed in its docstring.
 """
 
 from __future__ import annotations
@@ -903,6 +907,7 @@ class Lasso(SparseLinearRegressor):
         if self.selection not in ("cyclic", "random"):
             raise ValueError(f"selection must be 'cyclic' or 'random', got {self.selection!r}")
         positive = bool(self.positive)
+        X_in = X
         X, y = validate_data(self, X, y, accept_sparse="csc", order="F",
                              dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
         n, p = X.shape
@@ -911,7 +916,11 @@ class Lasso(SparseLinearRegressor):
         one_target = y.ndim == 1
         Y = y[:, None] if one_target else y
         sw = _check_sample_weight(sample_weight, n)
-        design, Yc, X_offset, y_offset, X_dense = self._prepare(X, Y, sw)
+        # validation copied an ndarray X (C-ordered or integer): centre that copy in place
+        # (not for other containers: a DataFrame may hand out a view of its data)
+        own = isinstance(X, np.ndarray) and isinstance(X_in, np.ndarray) \
+            and not np.may_share_memory(X, X_in)
+        design, Yc, X_offset, y_offset, X_dense = self._prepare(X, Y, sw, own)
 
         coef = np.zeros((Y.shape[1], p))
         if self.warm_start and getattr(self, "coef_", None) is not None:
@@ -934,7 +943,7 @@ class Lasso(SparseLinearRegressor):
         self.intercept_ = dtype.type(intercept[0]) if one_target else intercept.astype(dtype)
         return self
 
-    def _prepare(self, X, Y, sw):
+    def _prepare(self, X, Y, sw, own=False):
         """Centre (weighted) and scale by ``sqrt(sample_weight)``: the plain LASSO's design.
 
         Returns ``(design, Yc, X_offset, y_offset, X_dense)``: ``design`` what the kernel reads
@@ -957,7 +966,7 @@ class Lasso(SparseLinearRegressor):
                 Xs = Xs.copy()
                 Xs.data *= s[Xs.indices]
             return sparse_design(Xs, X_offset, s), Yc, X_offset, y_offset, None
-        inplace = not self.copy_X and X.flags.writeable
+        inplace = (own or not self.copy_X) and X.flags.writeable
         Xc = X
         if self.fit_intercept:
             off = X_offset.astype(X.dtype)
@@ -974,16 +983,16 @@ class Lasso(SparseLinearRegressor):
         shuffle = self.selection == "random"
         gram = self._gram(X_dense, X_offset) if X_dense is not None else None
         norms2 = None if gram is not None else design_norms2(design)
+        X64 = None if gram is None else np.asarray(X_dense, dtype=np.float64)
         gaps, n_iters = [], []
         for k in range(Yc.shape[1]):
             seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else 0
-            w = coef[k].copy()
+            w = np.maximum(coef[k], 0.0) if positive else coef[k].copy()
             opts = dict(tol=tol, max_iter=max_iter, max_epochs=max_epochs, positive=positive,
                         shuffle=shuffle, seed=seed)
             reduced = None
             if gram is not None:
-                q = X_dense.T @ Yc[:, k].astype(X_dense.dtype)
-                reduced = gram_design(gram, np.asarray(q, dtype=np.float64))
+                reduced = gram_design(gram, X64.T @ Yc[:, k])
             if reduced is not None:
                 Lt, y_red = reduced
                 info = lasso_ws(Lt, y_red, alpha, om, w, n_samples=n,
@@ -1010,7 +1019,7 @@ class Lasso(SparseLinearRegressor):
         if isinstance(pre, str):
             if pre != "auto":
                 raise ValueError(f"precompute must be a bool, 'auto' or an array, got {pre!r}")
-            return Xc.T.astype(np.float64) @ Xc.astype(np.float64) if n > p else None
+            return _gram64(Xc) if n > p else None
         if hasattr(pre, "__array__"):
             G = as_float64(pre, "precompute", 2)
             if G.shape != (p, p):
@@ -1020,11 +1029,11 @@ class Lasso(SparseLinearRegressor):
                 warnings.warn("Gram matrix was provided but X was centered to fit "
                               "intercept: recomputing Gram matrix.", UserWarning,
                               stacklevel=4)
-                return Xc.T.astype(np.float64) @ Xc.astype(np.float64)
+                return _gram64(Xc)
             _check_gram(G, Xc)
             return G
         if isinstance(pre, (bool, np.bool_)):
-            return Xc.T.astype(np.float64) @ Xc.astype(np.float64) if pre else None
+            return _gram64(Xc) if pre else None
         raise TypeError(f"precompute must be a bool, 'auto' or an array, got "
                         f"{type(pre).__name__}")
 
@@ -1093,6 +1102,12 @@ def _check_sample_weight(sample_weight, n: int):
     if total <= 0:
         raise ValueError("sample_weight must have a positive sum, got all weights zero")
     return sw * (n / total)
+
+
+def _gram64(Xc):
+    """``Xc^T Xc`` in float64."""
+    X64 = np.asarray(Xc, dtype=np.float64)
+    return X64.T @ X64
 
 
 def _weighted_mean(X, sw):
