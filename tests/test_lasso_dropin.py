@@ -336,3 +336,18 @@ def test_inputs_are_never_modified_with_copy_X():
         before = np.array(X_in, dtype=float, copy=True)
         rg.Lasso(alpha=0.01).fit(X_in, y, sample_weight=np.linspace(0.5, 2, 40))
         assert np.array_equal(np.asarray(X_in, dtype=float), before)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("precompute", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_options_combined_match_sklearn(positive, precompute, sparse):
+    X, y = problem(80, 25, seed=20)
+    Y = np.c_[y, X[:, 2] - X[:, 7]]
+    sw = np.random.default_rng(2).uniform(0.2, 2.0, 80)
+    Xin = sp.csc_matrix(X) if sparse else X
+    alpha = alpha_at(X, y, 0.03)
+    params = dict(alpha=alpha, positive=positive, precompute=precompute)
+    ours = rg.Lasso(**params, **TIGHT).fit(Xin, Y, sample_weight=sw)
+    sk = SkLasso(**params, **SK_TIGHT).fit(Xin, Y, sample_weight=sw)
+    assert_same(ours, sk)
