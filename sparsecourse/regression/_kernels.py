@@ -738,6 +738,16 @@ def design_norms2(Xt) -> np.ndarray:
     return np.einsum("ij,ij->i", Xt, Xt, dtype=np.float64)
 
 
+def design_xtv(Xt, v: np.ndarray) -> np.ndarray:
+    """``X^T v`` (float64) for a dense ``Xt`` or a sparse design, vectorised."""
+    if isinstance(Xt, tuple):
+        data, indices, indptr, offset, u = Xt
+        p = indptr.shape[0] - 1
+        col = np.repeat(np.arange(p), np.diff(indptr))
+        return np.bincount(col, weights=data * v[indices], minlength=p) - offset * float(u @ v)
+    return np.asarray(Xt @ v, dtype=np.float64)
+
+
 def gram_design(G: np.ndarray, q: np.ndarray):
     """The same LASSO with ``p`` rows instead of ``n``, from the Gram matrix (``precompute``).
 

@@ -55,7 +55,14 @@ from ._base import (
     lipschitz_constant,
     objective_args,
 )
-from ._kernels import design_norms2, gram_design, lasso_ws, sparse_design, transposed
+from ._kernels import (
+    design_norms2,
+    design_xtv,
+    gram_design,
+    lasso_ws,
+    sparse_design,
+    transposed,
+)
 
 __all__ = [
     "soft_threshold",
@@ -720,8 +727,7 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
         n_alphas = check_int(alphas, "alphas", minimum=1)
         eps = check_alpha(eps, "eps")
-        xty = np.array([_col_dot_py(Xt, j, y) for j in range(p)]) if isinstance(Xt, tuple) \
-            else Xt @ y
+        xty = design_xtv(Xt, y)
         if not positive:
             xty = np.abs(xty)
         a_max = max(float(np.max(xty / om) / y.shape[0]), 0.0)
@@ -750,13 +756,6 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     if return_n_iter:
         return grid, coefs, gaps, n_iters
     return grid, coefs, gaps
-
-
-def _col_dot_py(design, j, v) -> float:
-    """x_j^T v for a sparse design (Python; used once per feature for alpha_max)."""
-    data, indices, indptr, offset, u = design
-    sl = slice(indptr[j], indptr[j + 1])
-    return float(data[sl] @ v[indices[sl]] - offset[j] * (u @ v))
 
 
 def _as_alpha_array(alphas) -> np.ndarray:
