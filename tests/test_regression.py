@@ -532,9 +532,15 @@ def test_lasso_family_rejects_bad_alpha(alpha):
             fn(X, y, alpha)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         rg.lasso_objective(X, y, np.zeros(4), alpha)
-    for Est in (rg.Lasso, rg.SqrtLasso, rg.LADLasso):
+    for Est in (rg.SqrtLasso, rg.LADLasso):
         with pytest.raises(ValueError, match="alpha must be > 0"):
             Est(alpha=alpha).fit(X, y)
+    if alpha == 0:  # Lasso takes alpha = 0 as scikit-learn does: it warns and fits
+        with pytest.warns(UserWarning, match="With alpha=0"):
+            rg.Lasso(alpha=alpha).fit(X, y)
+    else:
+        with pytest.raises(ValueError, match="alpha must be >= 0"):
+            rg.Lasso(alpha=alpha).fit(X, y)
     with pytest.raises(TypeError, match="alpha must be a real number"):
         rg.lasso_cd(X, y, "0.1")
 

@@ -42,6 +42,15 @@ Five ideas make the solver fast (the first four from Massias, Gramfort & Salmon,
    (Lee, Battle, Raina & Ng, NIPS 2006); the step is accepted only if it lowers the objective
    and is tried only once coordinate descent has spent as much work as it costs.
 
+The same kernel serves scikit-learn's options: ``positive`` (the constraint ``beta >= 0``
+makes the dual constraint one-sided, ``x_j^T theta <= lambda_j``; coordinate updates are
+clipped at 0, and screening, the dual scaling, Anderson steps and the refinement all respect
+it), random coordinate order (``selection='random'``: the working set is shuffled every epoch
+by numba's generator, seeded from ``random_state``), a sparse design (CSC arrays plus a
+rank-one centring term, read through :func:`_col_dot` and its siblings; see there) and float32
+input (read as is, float64 arithmetic). ``precompute`` needs no kernel of its own:
+:func:`gram_design` turns the Gram matrix into an equivalent problem with ``p`` rows.
+
 All loops are compiled (``cache=True``), single-threaded (no BLAS call inside: a multi-threaded
 BLAS call stalls when another process holds a core), and the LASSO kernel works on ``Xt = X.T``
 stored C-contiguous, so that column ``j`` of ``X`` is the contiguous row ``Xt[j]``. The OMP
@@ -52,25 +61,112 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from .._linalg import FASTMATH as _FM  # reassociation vectorises the dot products
 from .._linalg import cholesky_solve_inplace, dot, solve_spd
 
+# ------------------------------------------------------------------------------------------
+# Column access: a dense ``Xt`` (features as rows) or a sparse design
+# ------------------------------------------------------------------------------------------
+# Every kernel below reads the design only through these four functions, so that one source
+# serves two layouts, chosen by numba from the argument's type:
+#
+# * dense: ``Xt``, a 2-D array whose row ``j`` is column ``j`` of ``X`` (float64 or float32;
+#   the arithmetic is float64 either way);
+# * sparse: the tuple ``(data, indices, indptr, offset, u)``: the CSC arrays of ``X`` and a
+#   rank-one correction, column ``j`` being ``X[:, j] - offset[j] * u``. That is how a sparse
+#   ``X`` is centred for the intercept without densifying it (``u`` is all ones, or
+#   ``sqrt(sample_weight)`` with sample weights), as scikit-learn does. Every vector ``v``
+#   the solver takes products with is a residual ``y - X beta`` or an affine combination of
+#   residuals, and every column and the centred ``y`` are orthogonal to ``u``; so
+#   ``u^T v = 0`` and ``x_j^T v`` is the sparse product alone: ``O(nnz_j)``, not ``O(n)``
+#   (scikit-learn uses the same invariant, its constant ``R_sum``). :func:`lasso_ws` checks
+#   that ``y`` is orthogonal to ``u`` when there is an offset. Only a changed coefficient
+#   costs ``O(n)``, in :func:`_col_axpy`.
 
-@nb.njit(cache=True, fastmath=_FM)
-def _col_dot(Xt, j, v):  # pragma: no cover - compiled
+
+def _col_dot(X, j, v):  # pragma: no cover - compiled through the overload below
     """x_j^T v."""
-    s = 0.0
-    for i in range(v.shape[0]):
-        s += Xt[j, i] * v[i]
-    return s
+    raise NotImplementedError
 
 
-@nb.njit(cache=True, fastmath=_FM)
-def _col_axpy(Xt, j, a, v):  # pragma: no cover - compiled
+def _col_axpy(X, j, a, v):  # pragma: no cover - compiled through the overload below
     """v += a * x_j."""
-    for i in range(v.shape[0]):
-        v[i] += a * Xt[j, i]
+    raise NotImplementedError
+
+
+def _col_copy(X, j, out):  # pragma: no cover - compiled through the overload below
+    """out[:] = x_j (dense)."""
+    raise NotImplementedError
+
+
+def _n_cols(X):  # pragma: no cover - compiled through the overload below
+    """The number of features."""
+    raise NotImplementedError
+
+
+@overload(_col_dot, jit_options={"fastmath": _FM})
+def _ol_col_dot(X, j, v):  # pragma: no cover - compiled
+    if isinstance(X, types.Array):
+        def dense(X, j, v):
+            s = 0.0
+            for i in range(v.shape[0]):
+                s += X[j, i] * v[i]
+            return s
+        return dense
+
+    def sparse(X, j, v):  # v is orthogonal to u (see above): the offset term is zero
+        data, indices, indptr = X[0], X[1], X[2]
+        s = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * v[indices[k]]
+        return s
+    return sparse
+
+
+@overload(_col_axpy, jit_options={"fastmath": _FM})
+def _ol_col_axpy(X, j, a, v):  # pragma: no cover - compiled
+    if isinstance(X, types.Array):
+        def dense(X, j, a, v):
+            for i in range(v.shape[0]):
+                v[i] += a * X[j, i]
+        return dense
+
+    def sparse(X, j, a, v):
+        data, indices, indptr, offset, u = X
+        for k in range(indptr[j], indptr[j + 1]):
+            v[indices[k]] += a * data[k]
+        if offset[j] != 0.0:
+            c = a * offset[j]
+            for i in range(v.shape[0]):
+                v[i] -= c * u[i]
+    return sparse
+
+
+@overload(_col_copy)
+def _ol_col_copy(X, j, out):  # pragma: no cover - compiled
+    if isinstance(X, types.Array):
+        def dense(X, j, out):
+            for i in range(out.shape[0]):
+                out[i] = X[j, i]
+        return dense
+
+    def sparse(X, j, out):
+        data, indices, indptr, offset, u = X
+        for i in range(out.shape[0]):
+            out[i] = -offset[j] * u[i]
+        for k in range(indptr[j], indptr[j + 1]):
+            out[indices[k]] += data[k]
+    return sparse
+
+
+@overload(_n_cols)
+def _ol_n_cols(X):  # pragma: no cover - compiled
+    if isinstance(X, types.Array):
+        return lambda X: X.shape[0]
+    return lambda X: X[2].shape[0] - 1
 
 
 @nb.njit(cache=True)
@@ -135,7 +231,7 @@ def _line_objective(x, d, lam_S, rr, ru, uu, t):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
+def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps, positive):  # pragma: no cover
     """Solve the LASSO restricted to the support ``S`` exactly, from the current ``beta``.
 
     This is the *feature-sign search* of Lee, Battle, Raina & Ng (NIPS 2006), started from the
@@ -147,6 +243,10 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
     space of ``X_S`` that decreases the penalty: the fit does not change, the l1 norm goes down,
     and a coefficient reaches zero.
 
+    With ``positive`` no step goes past the first point where a coefficient reaches zero (the
+    constraint ``beta >= 0``; the objective restricted to that segment is the quadratic of the
+    current signs, so the best point is the Newton point or the segment's end).
+
     ``beta`` and ``r`` are updated in place; every accepted step lowers the objective. Returns
     True when the equations were solved with consistent signs: the problem restricted to ``S``
     is then solved, and coordinate descent checks the features outside ``S`` next.
@@ -155,7 +255,7 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
     m0 = S.shape[0]
     XS = np.empty((m0, n))
     for a in range(m0):
-        XS[a] = Xt[S[a]]
+        _col_copy(Xt, S[a], XS[a])
     G0 = _gram_rows(XS)
     c0 = np.empty(m0)
     for a in range(m0):
@@ -217,12 +317,17 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
         ru = dot(r, u)
         uu = dot(u, u)
         t_hi = 1.0 if newton else np.inf
+        if positive:  # stay feasible: stop at the first coefficient that reaches zero
+            for a in range(m):
+                if x[a] * d[a] < 0.0:
+                    t_hi = min(t_hi, -x[a] / d[a])
+            newton = newton and t_hi == 1.0
         best_t = t_hi
         best_f = _line_objective(x, d, lam_S, rr, ru, uu, 1.0) if newton else np.inf
         for a in range(m):  # breakpoints where a coefficient reaches zero
             if x[a] * d[a] < 0.0:
                 ta = -x[a] / d[a]
-                if ta < t_hi:
+                if ta < t_hi or (positive and ta == t_hi):
                     fa = _line_objective(x, d, lam_S, rr, ru, uu, ta)
                     if fa < best_f or (not newton and ta < best_t):
                         best_f = fa
@@ -256,20 +361,22 @@ def _feature_sign_refine(Xt, y, lam, beta, r, S, max_steps):  # pragma: no cover
 def _residual(Xt, y, beta, r):  # pragma: no cover - compiled
     """r = y - X beta, recomputed from scratch (removes the drift of many rank-one updates)."""
     r[:] = y
-    for j in range(Xt.shape[0]):
+    for j in range(_n_cols(Xt)):
         if beta[j] != 0.0:
             _col_axpy(Xt, j, -beta[j], r)
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _dual_scale(Xt, v, lam, feats, n_feats, xtv):  # pragma: no cover - compiled
+def _dual_scale(Xt, v, lam, feats, n_feats, xtv, positive):  # pragma: no cover - compiled
     """``xtv[k] = x_j^T v`` for ``j = feats[k]``; returns the ``s`` that makes ``s v`` dual
-    feasible for those features, ``s = 1 / max(1, max_k |x_j^T v| / lambda_j)``."""
+    feasible for those features, ``s = 1 / max(1, max_k |x_j^T v| / lambda_j)``. With
+    ``positive`` (``beta >= 0``) the dual constraint is one-sided, ``x_j^T theta <= lambda_j``,
+    and ``|x_j^T v|`` becomes ``x_j^T v``."""
     dnorm = 0.0
     for k in range(n_feats):
         j = feats[k]
         xtv[k] = _col_dot(Xt, j, v)
-        a = abs(xtv[k]) / lam[j]
+        a = (xtv[k] if positive else abs(xtv[k])) / lam[j]
         if a > dnorm:
             dnorm = a
     return 1.0 / max(1.0, dnorm)
@@ -332,15 +439,16 @@ def _push(H, n_stored, v, K):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, fastmath=_FM)
 def _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats, xt_theta, radius,
-                     screening, prios):  # pragma: no cover - compiled
+                     screening, prios, positive):  # pragma: no cover - compiled
     """Gap-safe screening and working-set priorities from the dual point ``theta``.
 
     ``xt_theta[k] = x_j^T theta`` for ``j = feats[k]``, the features not screened yet. A feature
     whose distance to its dual constraint, ``(lambda_j - |x_j^T theta|) / ||x_j||``, exceeds
     ``radius = sqrt(2 gap)`` is zero at the optimum: it is screened for good (when
     ``screening``), and its coefficient, if any, is removed from ``beta`` and ``r``. The others
-    get that distance as priority (smaller first), the support ``-1`` (always in). Returns
-    ``(newly screened, support size)``.
+    get that distance as priority (smaller first), the support ``-1`` (always in). With
+    ``positive`` the distance is ``(lambda_j - x_j^T theta) / ||x_j||`` (one-sided constraint).
+    Returns ``(newly screened, support size)``.
     """
     for j in range(prios.shape[0]):
         if screened[j]:
@@ -349,7 +457,7 @@ def _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats, xt_theta
     nnz = 0
     for k in range(n_feats):
         j = feats[k]
-        d = (lam[j] - abs(xt_theta[k])) / norms[j]
+        d = (lam[j] - (xt_theta[k] if positive else abs(xt_theta[k]))) / norms[j]
         if screening and d > radius:
             screened[j] = True
             n_new += 1
@@ -366,16 +474,28 @@ def _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats, xt_theta
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size):  # pragma: no cover - compiled
-    """One epoch of cyclic coordinate descent over the working set, in place on beta and r."""
-    for k in range(ws_size):
-        j = ws[k]
+def _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size, positive, order,
+              shuffle):  # pragma: no cover - compiled
+    """One epoch of coordinate descent over the working set, in place on beta and r.
+
+    Cyclic (``ws`` in order) unless ``shuffle``: then the working set is visited in a fresh
+    random order (numba's generator, seeded by the caller), ``order`` being scratch space of
+    at least ``ws_size`` entries. With ``positive`` each update is projected on ``beta_j >= 0``.
+    """
+    if shuffle:
+        for k in range(ws_size):
+            order[k] = k
+        for k in range(ws_size - 1, 0, -1):  # Fisher-Yates
+            i = np.random.randint(0, k + 1)  # noqa: NPY002 - numba's seeded generator
+            order[k], order[i] = order[i], order[k]
+    for kk in range(ws_size):
+        j = ws[order[kk]] if shuffle else ws[kk]
         old = beta[j]
         z = old + _col_dot(Xt, j, r) / norms2[j]
         thr = lam[j] / norms2[j]
         if z > thr:
             new = z - thr
-        elif z < -thr:
+        elif z < -thr and not positive:
             new = z + thr
         else:
             new = 0.0
@@ -385,16 +505,22 @@ def _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size):  # pragma: no cover - comp
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, res):  # pragma: no cover
+def _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, res,
+                   positive):  # pragma: no cover
     """Primal Anderson acceleration: replace the working-set iterate by the combination of the
     last ``K`` stored ones (rows ``1..K`` of ``B_hist``, residuals in ``RB_hist``) if that lowers
     the objective. The combined residual is the same combination of the stored residuals, since
-    the weights sum to 1. ``coef`` and ``res`` are scratch buffers."""
+    the weights sum to 1. ``coef`` and ``res`` are scratch buffers. With ``positive`` a
+    combination with a negative coefficient is infeasible and rejected."""
     c, ok = _anderson_weights(B_hist[:, :ws_size], K)
     if not ok:
         return
-    _combine(RB_hist, c, K, res)
     _combine(B_hist[:, :ws_size], c, K, coef[:ws_size])
+    if positive:
+        for k in range(ws_size):
+            if coef[k] < 0.0:
+                return
+    _combine(RB_hist, c, K, res)
     p_acc = 0.5 * dot(res, res)
     p_cur = 0.5 * dot(r, r)
     for k in range(ws_size):
@@ -437,19 +563,27 @@ def _refine_cost(m, n):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, fastmath=_FM)
 def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, screening,
-                    dual_extrapolation, anderson, refine, K, gap_freq):  # pragma: no cover
+                    dual_extrapolation, anderson, refine, K, gap_freq, positive, shuffle,
+                    seed):  # pragma: no cover
     """Working-set coordinate descent for the (weighted) LASSO, in place on ``beta``.
 
     Call it through :func:`lasso_ws`, which passes the options by name. Arguments: ``Xt``
-    ``(p, n)`` C-contiguous, the transpose of ``X``; ``lam`` the thresholds ``lambda_j > 0`` of
+    ``(p, n)`` C-contiguous, the transpose of ``X`` (or a sparse design, see :func:`_col_dot`);
+    ``lam`` the thresholds ``lambda_j > 0`` of
     the unscaled problem; ``beta`` the warm start, overwritten; ``norms2`` the squared column
     norms; ``tol`` the absolute tolerance on the unscaled duality gap; ``max_iter`` the outer
     iterations (working sets), ``max_epochs`` the epochs per inner solve, ``p0`` the first
     working-set size; ``screening``, ``dual_extrapolation``, ``anderson``, ``refine`` switch the
     accelerations; ``K`` the iterates used by both extrapolations; ``gap_freq`` the epochs
-    between two inner gap evaluations. Returns ``(gap, outer iterations, epochs)``.
+    between two inner gap evaluations; ``positive`` constrains ``beta >= 0``; ``shuffle``
+    visits the working set in random order every epoch, from numba's generator seeded with
+    ``seed``. Returns ``(gap, outer iterations, epochs)``.
     """
-    p, n = Xt.shape
+    p = _n_cols(Xt)
+    n = y.shape[0]
+    if shuffle:
+        np.random.seed(seed)  # noqa: NPY002 - seeds numba's generator, not NumPy's
+    order = np.empty(p, dtype=np.int64)
     r = np.empty(n)
     screened = np.zeros(p, dtype=np.bool_)
     n_screened = 0
@@ -487,12 +621,12 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
             if not screened[j]:
                 feats[n_feats] = j
                 n_feats += 1
-        scale = _dual_scale(Xt, r, lam, feats, n_feats, xtv)
+        scale = _dual_scale(Xt, r, lam, feats, n_feats, xtv, positive)
         best_dual = _dual_value(y, r, scale)
         for k in range(n_feats):
             xt_theta[k] = scale * xtv[k]
         if have_theta_in:
-            scale = _dual_scale(Xt, theta_in, lam, feats, n_feats, xtv)
+            scale = _dual_scale(Xt, theta_in, lam, feats, n_feats, xtv, positive)
             d_obj = _dual_value(y, theta_in, scale)
             if d_obj > best_dual:
                 best_dual = d_obj
@@ -504,7 +638,8 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
 
         # ---- screening, priorities, the working set ---------------------------------------
         n_new, nnz = _screen_and_rank(Xt, lam, norms, beta, r, screened, feats, n_feats,
-                                      xt_theta, np.sqrt(2.0 * max(gap, 0.0)), screening, prios)
+                                      xt_theta, np.sqrt(2.0 * max(gap, 0.0)), screening, prios,
+                                      positive)
         n_screened += n_new
         n_left = p - n_screened
         if n_left == 0:
@@ -533,20 +668,21 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
                     elif not refined and work_cd >= _refine_cost(m, n):
                         work_cd = 0.0
                         refined = True  # once per support and sign pattern
-                        _feature_sign_refine(Xt, y, lam, beta, r, S_prev[:m].copy(), 2 * m + 10)
-                scale = _dual_scale(Xt, r, lam, ws, ws_size, xtv)
+                        _feature_sign_refine(Xt, y, lam, beta, r, S_prev[:m].copy(), 2 * m + 10,
+                                             positive)
+                scale = _dual_scale(Xt, r, lam, ws, ws_size, xtv, positive)
                 best_dual_in = _keep_better_dual(y, r, scale, best_dual_in, theta_in)
                 if dual_extrapolation:
                     n_r = _push(R_hist, n_r, r, K)
                     if n_r == K + 1 and _extrapolate(R_hist, K, theta_acc):
-                        scale = _dual_scale(Xt, theta_acc, lam, ws, ws_size, xtv)
+                        scale = _dual_scale(Xt, theta_acc, lam, ws, ws_size, xtv, positive)
                         best_dual_in = _keep_better_dual(y, theta_acc, scale, best_dual_in,
                                                          theta_in)
                 have_theta_in = have_theta_in or best_dual_in > -np.inf
                 if _primal_value(r, beta, lam, ws, ws_size) - best_dual_in < tol_in:
                     break
 
-            _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size)
+            _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size, positive, order, shuffle)
             n_epochs += 1
             work_cd += ws_size * n
 
@@ -557,7 +693,8 @@ def lasso_ws_kernel(Xt, y, lam, beta, norms2, tol, max_iter, max_epochs, p0, scr
                 n_b += 1
                 if n_b == K + 1:
                     n_b = 0
-                    _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef, theta_acc)
+                    _anderson_step(beta, r, lam, ws, ws_size, B_hist, RB_hist, K, coef,
+                                   theta_acc, positive)
     return gap, t + 1, n_epochs
 
 
@@ -566,25 +703,104 @@ def transposed(X: np.ndarray) -> np.ndarray:
     return X.T if X.flags.f_contiguous else np.ascontiguousarray(X.T)
 
 
+def sparse_design(X, offset=None, u=None) -> tuple:
+    """The sparse design the kernel reads: column ``j`` is ``X[:, j] - offset[j] * u``.
+
+    ``X`` is a scipy.sparse matrix or array (converted to CSC with float64 values and int64
+    indices if it is not already); ``offset`` the column means to subtract (zeros by default,
+    no centring), ``u`` the vector they multiply (ones by default; ``sqrt(sample_weight)``
+    when the rows were scaled by it). Nothing of size ``n x p`` is ever formed.
+    """
+    import scipy.sparse as sp
+
+    X = sp.csc_array(X)
+    n, p = X.shape
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    offset = np.zeros(p) if offset is None else np.ascontiguousarray(offset, dtype=np.float64)
+    u = np.ones(n) if u is None else np.ascontiguousarray(u, dtype=np.float64)
+    return (np.ascontiguousarray(X.data, dtype=np.float64),
+            np.ascontiguousarray(X.indices, dtype=np.int64),
+            np.ascontiguousarray(X.indptr, dtype=np.int64), offset, u)
+
+
+def design_norms2(Xt) -> np.ndarray:
+    """Squared column norms ``||x_j||^2`` (float64) of a dense ``Xt`` or a sparse design."""
+    if isinstance(Xt, tuple):
+        data, indices, indptr, offset, u = Xt
+        p = indptr.shape[0] - 1
+        col = np.repeat(np.arange(p), np.diff(indptr))
+        s2 = np.bincount(col, weights=data * data, minlength=p)
+        su = np.bincount(col, weights=data * u[indices], minlength=p)
+        # ||s_j - o_j u||^2 = ||s_j||^2 - 2 o_j s_j.u + o_j^2 ||u||^2 (>= 0 up to rounding)
+        return np.maximum(s2 - 2.0 * offset * su + offset * offset * float(u @ u), 0.0)
+    return np.einsum("ij,ij->i", Xt, Xt, dtype=np.float64)
+
+
+def design_xtv(Xt, v: np.ndarray) -> np.ndarray:
+    """``X^T v`` (float64) for a dense ``Xt`` or a sparse design, vectorised."""
+    if isinstance(Xt, tuple):
+        data, indices, indptr, offset, u = Xt
+        p = indptr.shape[0] - 1
+        col = np.repeat(np.arange(p), np.diff(indptr))
+        return np.bincount(col, weights=data * v[indices], minlength=p) - offset * float(u @ v)
+    return np.asarray(Xt @ v, dtype=np.float64)
+
+
+def gram_design(G: np.ndarray, q: np.ndarray):
+    """The same LASSO with ``p`` rows instead of ``n``, from the Gram matrix (``precompute``).
+
+    With ``G = X^T X = L L^T`` (Cholesky) and ``q = X^T y``,
+    ``||y - X w||^2 = ||L^{-1} q - L^T w||^2 + (||y||^2 - ||L^{-1} q||^2)``: the design
+    ``L^T`` and target ``L^{-1} q`` give the same objective up to a constant, hence the same
+    solution, and coordinate descent on them costs ``O(p)`` per update instead of ``O(n)``.
+    Returns ``(Xt, y)`` for :func:`lasso_ws` (``Xt = L``, C-contiguous), or ``None`` when ``G``
+    is not positive definite (collinear features, ``p > n``): then the plain path is used.
+    """
+    from scipy.linalg import LinAlgError, cholesky, solve_triangular
+
+    try:
+        L = cholesky(G, lower=True, check_finite=False)
+    except LinAlgError:
+        return None
+    d = np.abs(np.diag(L))
+    if d.size == 0 or d.min() <= 1e-7 * d.max():  # numerically singular: lose no accuracy
+        return None
+    return np.ascontiguousarray(L), solve_triangular(L, q, lower=True, check_finite=False)
+
+
 def lasso_ws(Xt, y, alpha: float, weights, beta, *, tol: float, max_iter: int = 100,
              max_epochs: int = 50_000, p0: int = 10, screening: bool = True,
              dual_extrapolation: bool = True, anderson: bool = True, refine: bool = True,
-             norms2=None, n_extrapolate: int = 5, gap_freq: int = 10) -> dict:
+             norms2=None, n_extrapolate: int = 5, gap_freq: int = 10, positive: bool = False,
+             shuffle: bool = False, seed: int = 0, n_samples: int | None = None,
+             y_norm2: float | None = None) -> dict:
     """The fast LASSO solver on validated input (scikit-learn's ``alpha`` and scaling).
 
-    ``Xt`` is ``X.T`` C-contiguous (see :func:`transposed`), ``weights`` the penalty weights,
-    ``beta`` the warm start, updated in place; ``tol`` is relative, as in
-    :func:`sparsecourse.regression.lasso_cd`. Returns ``n_iter``, ``n_epochs``, ``gap`` (of the
+    ``Xt`` is ``X.T`` C-contiguous (see :func:`transposed`; float64 or float32) or a sparse
+    design (:func:`sparse_design`), ``weights`` the penalty weights, ``beta`` the warm start
+    (float64), updated in place; ``tol`` is relative, as in
+    :func:`sparsecourse.regression.lasso_cd`; ``positive`` constrains ``beta >= 0``;
+    ``shuffle`` visits coordinates in random order (seeded by ``seed``). ``n_samples`` and
+    ``y_norm2`` (``n`` and ``||y||^2`` of the original problem) are given when ``Xt, y`` is the
+    reduced problem of :func:`gram_design`. Returns ``n_iter``, ``n_epochs``, ``gap`` (of the
     scaled problem) and ``converged``.
     """
-    n = y.shape[0]
+    n = y.shape[0] if n_samples is None else n_samples
+    if isinstance(Xt, tuple) and np.any(Xt[3] != 0.0):
+        u = Xt[4]
+        if abs(float(u @ y)) > 1e-9 * float(np.linalg.norm(u) * np.linalg.norm(y)) + 1e-300:
+            raise ValueError("a centred sparse design needs y orthogonal to u (centre y)")
     if norms2 is None:
-        norms2 = np.einsum("ij,ij->i", Xt, Xt)
+        norms2 = design_norms2(Xt)
     lam = (n * alpha) * weights
-    tol_abs = tol * float(y @ y)  # unscaled problem: gap_unscaled <= tol * ||y||^2
+    # unscaled problem: gap_unscaled <= tol * ||y||^2
+    tol_abs = tol * (float(y @ y) if y_norm2 is None else y_norm2)
     gap, n_iter, n_epochs = lasso_ws_kernel(
         Xt, y, lam, beta, norms2, tol_abs, max_iter, max_epochs, p0, screening,
-        dual_extrapolation, anderson, refine, n_extrapolate, gap_freq)
+        dual_extrapolation, anderson, refine, n_extrapolate, gap_freq, bool(positive),
+        bool(shuffle), int(seed))
     return {"n_iter": int(n_iter), "n_epochs": int(n_epochs), "gap": max(float(gap), 0.0) / n,
             "converged": bool(gap <= tol_abs)}
 

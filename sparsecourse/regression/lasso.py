@@ -25,6 +25,10 @@ Reference implementations (short, written the way the math reads): :func:`soft_t
 runs coordinate descent in compiled loops with working sets, gap-safe screening, dual
 extrapolation, Anderson acceleration and an exact refinement on the support (see
 :mod:`sparsecourse.regression._kernels`); :func:`lasso_path` and :class:`Lasso` build on it.
+All of them take scikit-learn's ``positive=True`` (coefficients ``>= 0``), and the fast ones
+dense or scipy.sparse ``X``; :class:`Lasso` is a drop-in for
+:class:`sklearn.linear_model.Lasso` (sample weights, ``precompute``, random coordinate order,
+multi-output ``y``, float32) with the differences listed in its docstring.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, check_int
+from .._validation import as_float_array, check_int, check_positive, validate_data
 from ._base import (
     SparseLinearRegressor,
     as_float64,
@@ -48,7 +55,14 @@ from ._base import (
     lipschitz_constant,
     objective_args,
 )
-from ._kernels import lasso_ws, transposed
+from ._kernels import (
+    design_norms2,
+    design_xtv,
+    gram_design,
+    lasso_ws,
+    sparse_design,
+    transposed,
+)
 
 __all__ = [
     "soft_threshold",
@@ -162,7 +176,7 @@ def lasso_objective(X, y, coef, alpha: float, *, intercept: float = 0.0, weights
     return float(r @ r / (2 * X.shape[0]) + alpha * np.sum(om * np.abs(w)))
 
 
-def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
+def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None, positive: bool = False) -> float:
     r"""Duality gap of the LASSO at ``coef``: a computable bound on its suboptimality.
 
     With ``r = y - X w``, the dual point is ``theta = r / max(n alpha, max_j |x_j^T r| /
@@ -172,12 +186,16 @@ def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
 
         \mathrm{gap}(w) = P(w) - D(\theta) \;\ge\; P(w) - P(w^\star) \;\ge 0 .
 
-    It is zero exactly at a solution. (No intercept: centre ``X`` and ``y`` first.)
+    It is zero exactly at a solution. (No intercept: centre ``X`` and ``y`` first.) With
+    ``positive`` (the LASSO constrained to ``w >= 0``) the dual constraint is one-sided,
+    ``x_j^T theta <= omega_j``, and ``|x_j^T r|`` becomes ``x_j^T r``.
 
     Parameters
     ----------
     X, y, coef, alpha, weights
         As in :func:`lasso_objective`.
+    positive : bool, default False
+        The gap of the problem constrained to ``coef >= 0`` (``coef`` must then be >= 0).
 
     Returns
     -------
@@ -199,24 +217,31 @@ def lasso_dual_gap(X, y, coef, alpha: float, *, weights=None) -> float:
     alpha = check_alpha(alpha)
     w = check_coef_init(coef, X.shape[1], "coef")
     om = check_weights(weights, X.shape[1])
-    return _dual_gap(X, y, w, alpha, om)
+    if positive and np.any(w < 0):
+        raise ValueError("coef must be >= 0 with positive=True (it is not feasible)")
+    return _dual_gap(X, y, w, alpha, om, positive)
 
 
-def _dual_gap(X, y, w, alpha, om) -> float:
+def _dual_gap(X, y, w, alpha, om, positive=False) -> float:
     n = X.shape[0]
     r = y - X @ w
     lam = n * alpha
-    scale = min(1.0, lam / max(np.max(np.abs(X.T @ r) / om), np.finfo(float).tiny))
+    xtr = X.T @ r
+    if not positive:
+        xtr = np.abs(xtr)
+    scale = min(1.0, lam / max(np.max(xtr / om), np.finfo(float).tiny))
     primal = 0.5 * (r @ r) + lam * np.sum(om * np.abs(w))
     theta = scale * r
     dual = y @ theta - 0.5 * (theta @ theta)
     return float(max(primal - dual, 0.0) / n)
 
 
-def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
+def alpha_max(X, y, *, fit_intercept: bool = False, weights=None,
+              positive: bool = False) -> float:
     r"""The smallest ``alpha`` for which the LASSO solution is zero.
 
-    ``alpha_max = max_j |x_j^T y| / (n omega_j)``.
+    ``alpha_max = max_j |x_j^T y| / (n omega_j)``; with ``positive=True`` (coefficients
+    constrained to be >= 0) ``max_j x_j^T y / (n omega_j)``, clipped at 0.
 
     Zero is a solution iff ``0`` is in the subdifferential at ``0``, i.e.
     ``|x_j^T y| / n <= alpha * omega_j`` for all ``j``. With ``fit_intercept=True``, ``X`` and
@@ -228,6 +253,7 @@ def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
     y : array-like of shape (n_samples,)
     fit_intercept : bool, default False
     weights : array-like of shape (n_features,), optional
+    positive : bool, default False
 
     Returns
     -------
@@ -248,7 +274,14 @@ def alpha_max(X, y, *, fit_intercept: bool = False, weights=None) -> float:
     if fit_intercept:
         X = X - X.mean(axis=0)
         y = y - y.mean()
-    return float(np.max(np.abs(X.T @ y) / om) / X.shape[0])
+    return _alpha_max(X, y, om, positive)
+
+
+def _alpha_max(X, y, om, positive) -> float:
+    xty = X.T @ y
+    if not positive:
+        xty = np.abs(xty)
+    return max(float(np.max(xty / om) / X.shape[0]), 0.0)
 
 
 def _stop_threshold(y, tol) -> float:
@@ -427,7 +460,8 @@ def fista(X, y, alpha: float, *, weights=None, coef_init=None, step: float | Non
 
 
 def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
-                       max_iter: int = 1000, tol: float = 1e-4, return_info: bool = False):
+                       max_iter: int = 1000, tol: float = 1e-4, positive: bool = False,
+                       return_info: bool = False):
     r"""Cyclic coordinate descent for the LASSO, in plain NumPy (reference implementation).
 
     Minimising ``P`` over one coordinate ``w_j`` with the others fixed has a closed form: with
@@ -441,9 +475,10 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
         \!\left( w_j + \frac{x_j^\top r}{\|x_j\|^2} \right).
 
     Keeping the residual ``r = y - X w`` up to date makes one update cost ``O(n)``, a sweep
-    over all features (an *epoch*) ``O(np)``. This is scikit-learn's algorithm (without its
-    screening); it stops when the duality gap is at most ``tol * ||y||^2 / n``, checked after
-    every epoch.
+    over all features (an *epoch*) ``O(np)``. With ``positive=True`` (``w >= 0``) the update
+    is the same minimisation over ``w_j >= 0``: the soft-thresholded value, clipped at 0.
+    This is scikit-learn's algorithm (without its screening); it stops when the duality gap
+    is at most ``tol * ||y||^2 / n``, checked after every epoch.
 
     Parameters
     ----------
@@ -451,6 +486,8 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
         As in :func:`ista`.
     max_iter : int, default 1000
         Maximum number of epochs.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0``.
 
     Returns
     -------
@@ -466,6 +503,8 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
     array([0.85, 0.  ])
     """
     X, y, alpha, om, w, tol, max_iter = _prepare(X, y, alpha, weights, coef_init, tol, max_iter)
+    if positive:
+        w = np.maximum(w, 0.0)
     n, p = X.shape
     norms2 = np.sum(X * X, axis=0)
     threshold = _stop_threshold(y, tol)
@@ -479,11 +518,13 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
             if norms2[j] == 0.0:
                 continue
             w_j = soft_threshold(w[j] + X[:, j] @ r / norms2[j], n * alpha * om[j] / norms2[j])
+            if positive:
+                w_j = max(w_j, 0.0)
             if w_j != w[j]:
                 r += (w[j] - w_j) * X[:, j]
                 w[j] = w_j
         history.append(float(r @ r / (2 * n) + alpha * np.sum(om * np.abs(w))))
-        gap = _dual_gap(X, y, w, alpha, om)
+        gap = _dual_gap(X, y, w, alpha, om, positive)
         if gap <= threshold:
             break
     info = {"n_iter": k, "gap": gap, "converged": gap <= threshold, "objective": history}
@@ -496,6 +537,7 @@ def lasso_cd_reference(X, y, alpha: float, *, weights=None, coef_init=None,
 
 def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1e-4,
              max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
+             positive: bool = False, selection: str = "cyclic", random_state=None,
              screening: bool = True, dual_extrapolation: bool = True, anderson: bool = True,
              refine: bool = True, return_info: bool = False):
     r"""Fast LASSO: compiled coordinate descent with working sets and a duality-gap stop.
@@ -520,8 +562,9 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        A Fortran-ordered (column-major) array avoids one copy.
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        A Fortran-ordered (column-major) array avoids one copy; float32 is read as float32
+        (the arithmetic is float64). A sparse ``X`` is used in CSC format, never densified.
     y : array-like of shape (n_samples,)
     alpha : float > 0
     weights : array-like of shape (n_features,), optional
@@ -531,11 +574,19 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     tol : float, default 1e-4
         Stop when the duality gap is at most ``tol * ||y||^2 / n``.
     max_iter : int, default 100
-        Maximum number of working-set iterations.
+        Maximum number of working-set iterations (outer iterations, not epochs: unlike
+        scikit-learn's ``max_iter``).
     max_epochs : int, default 50000
         Maximum number of epochs of coordinate descent per working set.
     p0 : int, default 10
         Size of the first working set.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0`` (the dual constraint becomes one-sided,
+        and screening, extrapolation and refinement follow it).
+    selection : {'cyclic', 'random'}, default 'cyclic'
+        Visit the working set in order, or in a fresh random order every epoch.
+    random_state : int, RandomState instance or None, default None
+        Seeds the random order (``selection='random'``).
     screening, dual_extrapolation, anderson, refine : bool, default True
         The accelerations listed above.
     return_info : bool, default False
@@ -561,24 +612,67 @@ def lasso_cd(X, y, alpha: float, *, weights=None, coef_init=None, tol: float = 1
     >>> bool(np.allclose(w, sk.coef_, atol=1e-8))
     True
     """
-    X, y = check_Xy(X, y)
+    design, y = _check_design(X, y)
+    p = design.shape[0] if not isinstance(design, tuple) else design[2].shape[0] - 1
     alpha = check_alpha(alpha)
-    om = check_weights(weights, X.shape[1])
-    w = check_coef_init(coef_init, X.shape[1])
+    om = check_weights(weights, p)
+    w = check_coef_init(coef_init, p)
     tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     p0 = check_int(p0, "p0", minimum=1)
-    info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
+    shuffle, seed = _check_selection(selection, random_state)
+    if positive:
+        w = np.maximum(w, 0.0)
+    info = lasso_ws(design, y, alpha, om, w, tol=tol, max_iter=max_iter,
                     max_epochs=max_epochs, p0=p0, screening=bool(screening),
                     dual_extrapolation=bool(dual_extrapolation), anderson=bool(anderson),
-                    refine=bool(refine))
+                    refine=bool(refine), positive=bool(positive), shuffle=shuffle, seed=seed)
     return (w, info) if return_info else w
+
+
+def _check_design(X, y):
+    """``(design, y)`` for :func:`lasso_ws`: ``X.T`` C-contiguous (float32 kept) or, for a
+    scipy.sparse ``X``, the sparse design; ``y`` a float64 vector of matching length."""
+    if sp.issparse(X):
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X must be 2-D with at least one sample and one feature, got "
+                             f"shape {X.shape}")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"X must have a real numeric dtype, got {X.dtype}")
+        Xc = sp.csc_array(X, dtype=np.float64)
+        if Xc.data.size and not np.isfinite(Xc.data).all():
+            raise ValueError("X contains NaN or infinity in its stored values")
+        y = as_float64(y, "y", 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and y have inconsistent numbers of samples: X has "
+                             f"{X.shape[0]} rows, y has length {y.shape[0]}")
+        return sparse_design(Xc), y
+    if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2 and X.size:
+        # float32 is read as is (half the memory traffic); the checks of check_Xy, no copy
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity")
+        y = as_float64(y, "y", 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and y have inconsistent numbers of samples: X has "
+                             f"{X.shape[0]} rows, y has length {y.shape[0]}")
+        return transposed(X), y
+    X, y = check_Xy(X, y)
+    return transposed(X), y
+
+
+def _check_selection(selection, random_state) -> tuple[bool, int]:
+    """``(shuffle, seed)`` from scikit-learn's ``selection`` and ``random_state``."""
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    if selection == "cyclic":
+        return False, 0
+    return True, int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=None,
                tol: float = 1e-4, max_iter: int = 100, max_epochs: int = 50_000,
-               return_n_iter: bool = False):
+               positive: bool = False, return_n_iter: bool = False):
     r"""The regularisation path: LASSO solutions for a decreasing grid of ``alpha``.
 
     Each solution warm-starts the next one, which is why a whole path costs little more than
@@ -587,7 +681,7 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     alphas : int or array-like, default 100
         Number of values on a geometric grid from :func:`alpha_max` down to
@@ -597,8 +691,8 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     weights : array-like of shape (n_features,), optional
     coef_init : array-like of shape (n_features,), optional
         Warm start of the first problem.
-    tol, max_iter, max_epochs
-        As in :func:`lasso_cd`, for each problem.
+    tol, max_iter, max_epochs, positive
+        As in :func:`lasso_cd`, for each problem (``alpha_max`` follows ``positive``).
     return_n_iter : bool, default False
         Also return the number of working-set iterations of each problem.
 
@@ -621,31 +715,36 @@ def lasso_path(X, y, *, alphas=100, eps: float = 1e-3, weights=None, coef_init=N
     >>> names[int(np.flatnonzero(coefs[:, 5])[0])]  # the first feature to enter
     'bmi'
     """
-    X, y = check_Xy(X, y)
-    om = check_weights(weights, X.shape[1])
-    w = check_coef_init(coef_init, X.shape[1])
+    Xt, y = _check_design(X, y)
+    p = Xt.shape[0] if not isinstance(Xt, tuple) else Xt[2].shape[0] - 1
+    om = check_weights(weights, p)
+    w = check_coef_init(coef_init, p)
+    if positive:
+        w = np.maximum(w, 0.0)
     tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
         n_alphas = check_int(alphas, "alphas", minimum=1)
         eps = check_alpha(eps, "eps")
-        a_max = float(np.max(np.abs(X.T @ y) / om) / X.shape[0])
+        xty = design_xtv(Xt, y)
+        if not positive:
+            xty = np.abs(xty)
+        a_max = max(float(np.max(xty / om) / y.shape[0]), 0.0)
         if a_max <= np.finfo(np.float64).resolution:
             grid = np.full(n_alphas, np.finfo(np.float64).resolution)
         else:
             grid = np.geomspace(a_max, a_max * eps, num=n_alphas)
     else:
         grid = np.sort(_as_alpha_array(alphas))[::-1]
-    Xt = transposed(X)
-    norms2 = np.einsum("ij,ij->i", Xt, Xt)
-    coefs = np.empty((X.shape[1], grid.shape[0]))
+    norms2 = design_norms2(Xt)
+    coefs = np.empty((p, grid.shape[0]))
     gaps = np.empty(grid.shape[0])
     n_iters = np.empty(grid.shape[0], dtype=np.int64)
     not_converged = []
     for i, a in enumerate(grid):
         info = lasso_ws(Xt, y, float(a), om, w, tol=tol, max_iter=max_iter,
-                        max_epochs=max_epochs, norms2=norms2)
+                        max_epochs=max_epochs, norms2=norms2, positive=bool(positive))
         coefs[:, i] = w
         gaps[i] = info["gap"]
         n_iters[i] = info["n_iter"]
@@ -672,37 +771,76 @@ def _as_alpha_array(alphas) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 class Lasso(SparseLinearRegressor):
-    r"""LASSO regression, a drop-in for :class:`sklearn.linear_model.Lasso` (dense input).
+    r"""LASSO regression, a drop-in for :class:`sklearn.linear_model.Lasso`.
 
     Minimises ``1/(2n) ||y - Xw - b||^2 + alpha * sum_j omega_j |w_j|`` -- the same objective,
     ``alpha`` convention and stopping rule (duality gap ``<= tol * ||y||^2 / n``) as
-    scikit-learn -- with the fast solver :func:`lasso_cd`.
+    scikit-learn -- with the fast solver :func:`lasso_cd`. It takes scikit-learn's parameters
+    (``alpha``, ``fit_intercept``, ``precompute``, ``copy_X``, ``max_iter``, ``tol``,
+    ``warm_start``, ``positive``, ``random_state``, ``selection``) and its inputs: dense or
+    scipy.sparse ``X`` (CSC is used as is; float32 is kept: ``coef_`` comes back float32),
+    1-D or 2-D ``y`` (one LASSO per column, ``coef_`` of shape ``(n_targets, n_features)``),
+    ``fit(X, y, sample_weight=...)``; scikit-learn's own Lasso tests pass against it
+    (``tests/test_sklearn_lasso_peer.py``). What differs:
+
+    * ``max_iter`` counts *working sets* (outer iterations; default 100), not epochs over
+      all features as in scikit-learn (default 1000); each working set runs at most
+      ``max_epochs`` epochs of coordinate descent on its features. ``n_iter_`` likewise counts
+      working sets. A scikit-learn ``max_iter`` (e.g. 1000) is accepted and is a loose bound.
+    * ``precompute=True`` (or a Gram matrix) solves an equivalent problem with ``p`` rows
+      instead of ``n`` (see :func:`sparsecourse.regression._kernels.gram_design`), which pays
+      when ``n > p``; ``'auto'`` does so when ``n > p``. Its ``dual_gap_`` is the gap of that
+      problem: a valid, often tighter bound on the same suboptimality. Ignored for sparse
+      ``X``, as in scikit-learn.
+    * ``alpha=0`` warns, as scikit-learn does, and returns the least-squares solution
+      (minimum-norm, from :func:`numpy.linalg.lstsq`; non-negative least squares with
+      ``positive=True``) rather than running coordinate descent without a penalty; a sparse
+      ``X`` is densified for it.
+    * the arithmetic is float64 even for float32 input (``coef_`` is then rounded to float32).
+    * extras: penalty ``weights`` (the weighted LASSO) and ``max_epochs``; there is no
+      ``check_input`` shortcut (the argument is accepted; the input is always validated).
 
     Parameters
     ----------
     alpha : float, default 1.0
-        Regularisation strength, > 0 (for ``alpha = 0`` use ordinary least squares).
+        Regularisation strength, >= 0 (``alpha = 0`` is ordinary least squares; it warns).
     fit_intercept : bool, default True
-        Fit an unpenalised intercept ``b`` (by centring ``X`` and ``y``).
-    weights : array-like of shape (n_features,), optional
-        Penalty weights ``omega_j > 0`` (the weighted LASSO); ones by default.
+        Fit an unpenalised intercept ``b`` (by centring ``X`` and ``y``; a sparse ``X`` is
+        centred implicitly, without densifying).
+    precompute : bool, 'auto' or array of shape (n_features, n_features), default False
+        Use the Gram matrix ``X^T X`` (computed, or the one given) to solve a problem with
+        ``p`` rows; see above.
+    copy_X : bool, default True
+        If False, a dense ``X`` may be overwritten (centred and scaled in place).
+    max_iter : int, default 100
+        Maximum number of working-set iterations (not epochs; see above).
     tol : float, default 1e-4
         Stop when the duality gap is at most ``tol * ||y||^2 / n``.
-    max_iter : int, default 100
-        Maximum number of working-set iterations.
-    max_epochs : int, default 50000
-        Maximum number of coordinate-descent epochs per working set.
     warm_start : bool, default False
         Start from the previous ``coef_`` when refitting.
+    positive : bool, default False
+        Constrain the coefficients to be ``>= 0``.
+    random_state : int, RandomState instance or None, default None
+        Seeds the order of the coordinates with ``selection='random'``.
+    selection : {'cyclic', 'random'}, default 'cyclic'
+        Visit the features of the working set in order, or in a fresh random order every
+        epoch.
+    weights : array-like of shape (n_features,), optional
+        Penalty weights ``omega_j > 0`` (the weighted LASSO); ones by default.
+    max_epochs : int, default 50000
+        Maximum number of coordinate-descent epochs per working set.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
-    dual_gap_ : float
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        float32 if ``X`` is float32, float64 otherwise.
+    intercept_ : float or ndarray of shape (n_targets,)
+    dual_gap_ : float or ndarray of shape (n_targets,)
         Final duality gap (of the objective above).
-    n_iter_ : int
-        Number of working-set iterations.
+    n_iter_ : int or list of int
+        Number of working-set iterations (per target).
+    sparse_coef_ : scipy.sparse.csr_array
+        ``coef_`` as a sparse row (or rows).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only if ``X`` had string column names
 
@@ -712,41 +850,284 @@ class Lasso(SparseLinearRegressor):
     >>> from sparsecourse.regression import Lasso
     >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]); y = np.array([0.0, 1.0, 2.0])
     >>> reg = Lasso(alpha=0.1).fit(X, y)
-    >>> np.round(reg.coef_, 4), round(reg.intercept_, 4)
+    >>> np.round(reg.coef_, 4), round(float(reg.intercept_), 4)
     (array([0.85, 0.  ]), 0.15)
+    >>> Lasso(alpha=0.1, positive=True).fit(X, -y).coef_
+    array([0., 0.])
     """
 
     _order = "F"
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, weights=None, tol=1e-4,
-                 max_iter=100, max_epochs=50_000, warm_start=False):
+    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True,
+                 max_iter=100, tol=1e-4, warm_start=False, positive=False, random_state=None,
+                 selection="cyclic", weights=None, max_epochs=50_000):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
-        self.weights = weights
-        self.tol = tol
+        self.precompute = precompute
+        self.copy_X = copy_X
         self.max_iter = max_iter
-        self.max_epochs = max_epochs
+        self.tol = tol
         self.warm_start = warm_start
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
+        self.weights = weights
+        self.max_epochs = max_epochs
 
-    def _fit(self, X, y):
-        alpha = check_alpha(self.alpha)
+    # -- fit ---------------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            float32 input is kept as float32 (and so is ``coef_``); sparse input is used in
+            CSC format (converted if needed), never densified.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : float or array-like of shape (n_samples,), optional
+            Weights ``s_i >= 0`` of the samples: the data term becomes
+            ``1/(2 sum(s)) sum_i s_i (y_i - x_i w - b)^2`` (scikit-learn's convention).
+        check_input : bool, default True
+            Accepted for compatibility with scikit-learn; the input is always validated.
+
+        Returns
+        -------
+        self
+        """
+        alpha = check_positive(self.alpha, "alpha", strict=False)
+        if alpha == 0:
+            warnings.warn("With alpha=0, this algorithm does not converge well. You are "
+                          "advised to use the LinearRegression estimator", UserWarning,
+                          stacklevel=2)
         tol = check_tol(self.tol)
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         max_epochs = check_int(self.max_epochs, "max_epochs", minimum=1)
-        om = check_weights(self.weights, X.shape[1])
-        w = None
+        if self.selection not in ("cyclic", "random"):
+            raise ValueError(f"selection must be 'cyclic' or 'random', got {self.selection!r}")
+        positive = bool(self.positive)
+        X_in = X
+        X, y = validate_data(self, X, y, accept_sparse="csc", order="F",
+                             dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
+        n, p = X.shape
+        om = check_weights(self.weights, p)
+        y = np.asarray(y, dtype=X.dtype).astype(np.float64)
+        one_target = y.ndim == 1
+        Y = y[:, None] if one_target else y
+        sw = _check_sample_weight(sample_weight, n)
+        # validation copied an ndarray X (C-ordered or integer): centre that copy in place
+        # (not for other containers: a DataFrame may hand out a view of its data)
+        own = isinstance(X, np.ndarray) and isinstance(X_in, np.ndarray) \
+            and not np.may_share_memory(X, X_in)
+        design, Yc, X_offset, y_offset, X_dense = self._prepare(X, Y, sw, own)
+
+        coef = np.zeros((Y.shape[1], p))
         if self.warm_start and getattr(self, "coef_", None) is not None:
-            if np.shape(self.coef_) == (X.shape[1],):
-                w = np.array(self.coef_, dtype=np.float64)
-        if w is None:
-            w = np.zeros(X.shape[1])
-        info = lasso_ws(transposed(X), y, alpha, om, w, tol=tol, max_iter=max_iter,
-                        max_epochs=max_epochs)
-        self.coef_ = w
-        self.dual_gap_ = info["gap"]
-        self.n_iter_ = info["n_iter"]
-        if not info["converged"]:
-            warnings.warn(
-                f"Lasso did not converge: duality gap {info['gap']:.3e} > "
-                f"{_stop_threshold(y, tol):.3e} after {info['n_iter']} working sets; "
-                "increase max_iter or max_epochs", ConvergenceWarning, stacklevel=3)
+            prev = np.asarray(self.coef_, dtype=np.float64)
+            if prev.size == coef.size and prev.shape[-1] == p:
+                coef[:] = prev.reshape(coef.shape)
+        if alpha == 0:
+            gaps, n_iters = self._least_squares(X_dense, design, Yc, coef, positive)
+        else:
+            gaps, n_iters = self._solve(design, Yc, X_dense, X_offset, coef, alpha, om, tol,
+                                        max_iter, max_epochs, positive, n)
+        # shapes as scikit-learn's: one target (y 1-D or one column) gives 1-D coef_, and
+        # intercept_ follows y (a scalar for 1-D y, shape (n_targets,) for 2-D y)
+        dtype = X.dtype
+        single = Y.shape[1] == 1
+        self.coef_ = (coef[0] if single else coef).astype(dtype)
+        self.dual_gap_ = gaps[0] if single else np.asarray(gaps)
+        self.n_iter_ = n_iters[0] if single else n_iters
+        intercept = y_offset - coef @ X_offset
+        self.intercept_ = dtype.type(intercept[0]) if one_target else intercept.astype(dtype)
+        return self
+
+    def _prepare(self, X, Y, sw, own=False):
+        """Centre (weighted) and scale by ``sqrt(sample_weight)``: the plain LASSO's design.
+
+        Returns ``(design, Yc, X_offset, y_offset, X_dense)``: ``design`` what the kernel reads
+        (``X.T`` C-contiguous, or a sparse design), ``X_dense`` the centred dense ``X`` (None
+        for sparse input).
+        """
+        n, p = X.shape
+        s = None if sw is None else np.sqrt(sw)
+        if self.fit_intercept:
+            X_offset = np.asarray(_weighted_mean(X, sw), dtype=np.float64)
+            y_offset = np.average(Y, axis=0, weights=sw)
+        else:
+            X_offset, y_offset = np.zeros(p), np.zeros(Y.shape[1])
+        Yc = Y - y_offset
+        if s is not None:
+            Yc = Yc * s[:, None]
+        if sp.issparse(X):
+            Xs = sp.csc_array(X, dtype=np.float64)
+            if s is not None:  # scale the rows: same pattern
+                Xs = Xs.copy()
+                Xs.data *= s[Xs.indices]
+            return sparse_design(Xs, X_offset, s), Yc, X_offset, y_offset, None
+        inplace = (own or not self.copy_X) and X.flags.writeable
+        Xc = X
+        if self.fit_intercept:
+            off = X_offset.astype(X.dtype)
+            Xc = np.subtract(X, off, out=X) if inplace else X - off
+            inplace = True
+        if s is not None:
+            sc = s[:, None].astype(X.dtype)
+            Xc = np.multiply(Xc, sc, out=Xc) if inplace else Xc * sc
+        return transposed(Xc), Yc, X_offset, y_offset, Xc
+
+    def _solve(self, design, Yc, X_dense, X_offset, coef, alpha, om, tol, max_iter,
+               max_epochs, positive, n):
+        rng = check_random_state(self.random_state)
+        shuffle = self.selection == "random"
+        gram = self._gram(X_dense, X_offset) if X_dense is not None else None
+        norms2 = None if gram is not None else design_norms2(design)
+        X64 = None if gram is None else np.asarray(X_dense, dtype=np.float64)
+        gaps, n_iters = [], []
+        for k in range(Yc.shape[1]):
+            seed = int(rng.randint(np.iinfo(np.int32).max)) if shuffle else 0
+            w = np.maximum(coef[k], 0.0) if positive else coef[k].copy()
+            opts = dict(tol=tol, max_iter=max_iter, max_epochs=max_epochs, positive=positive,
+                        shuffle=shuffle, seed=seed)
+            reduced = None
+            if gram is not None:
+                reduced = gram_design(gram, X64.T @ Yc[:, k])
+            if reduced is not None:
+                Lt, y_red = reduced
+                info = lasso_ws(Lt, y_red, alpha, om, w, n_samples=n,
+                                y_norm2=float(Yc[:, k] @ Yc[:, k]), **opts)
+            else:
+                info = lasso_ws(design, np.ascontiguousarray(Yc[:, k]), alpha, om, w,
+                                norms2=norms2, **opts)
+            coef[k] = w
+            gaps.append(info["gap"])
+            n_iters.append(info["n_iter"])
+            if not info["converged"]:
+                warnings.warn(
+                    "Objective did not converge. You might want to increase the number of "
+                    f"iterations (max_iter={max_iter} working sets of at most "
+                    f"max_epochs={max_epochs} epochs). Duality gap: {info['gap']:.3e}, "
+                    f"tolerance: {tol * float(Yc[:, k] @ Yc[:, k]) / n:.3e}",
+                    ConvergenceWarning, stacklevel=3)
+        return gaps, n_iters
+
+    def _gram(self, Xc, X_offset):
+        """The Gram matrix to use (float64), or None for the plain path."""
+        pre = self.precompute
+        n, p = Xc.shape
+        if isinstance(pre, str):
+            if pre != "auto":
+                raise ValueError(f"precompute must be a bool, 'auto' or an array, got {pre!r}")
+            return _gram64(Xc) if n > p else None
+        if hasattr(pre, "__array__"):
+            G = as_float64(pre, "precompute", 2)
+            if G.shape != (p, p):
+                raise ValueError(f"precompute must be a Gram matrix of shape ({p}, {p}), "
+                                 f"got {G.shape}")
+            if self.fit_intercept and not np.allclose(X_offset, 0.0):
+                warnings.warn("Gram matrix was provided but X was centered to fit "
+                              "intercept: recomputing Gram matrix.", UserWarning,
+                              stacklevel=4)
+                return _gram64(Xc)
+            _check_gram(G, Xc)
+            return G
+        if isinstance(pre, (bool, np.bool_)):
+            return _gram64(Xc) if pre else None
+        raise TypeError(f"precompute must be a bool, 'auto' or an array, got "
+                        f"{type(pre).__name__}")
+
+    def _least_squares(self, X_dense, design, Yc, coef, positive):
+        """alpha = 0: least squares (minimum norm) or non-negative least squares."""
+        from scipy.optimize import nnls
+
+        if X_dense is None:  # sparse: densify the (implicitly centred, scaled) design
+            data, indices, indptr, offset, u = design
+            p = indptr.shape[0] - 1
+            X_dense = np.empty((u.shape[0], p))
+            for j in range(p):
+                X_dense[:, j] = -offset[j] * u
+                X_dense[indices[indptr[j]:indptr[j + 1]], j] += data[indptr[j]:indptr[j + 1]]
+        A = np.asarray(X_dense, dtype=np.float64)
+        for k in range(Yc.shape[1]):
+            if positive:
+                coef[k] = nnls(A, Yc[:, k])[0]
+            else:
+                coef[k] = np.linalg.lstsq(A, Yc[:, k], rcond=None)[0]
+        return [0.0] * Yc.shape[1], [1] * Yc.shape[1]
+
+    # -- predict -----------------------------------------------------------------------------
+
+    def predict(self, X):
+        """Predict with the fitted linear model: ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False,
+                          dtype=[np.float64, np.float32])
+        return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
+
+    @property
+    def sparse_coef_(self):
+        """``coef_`` as a scipy.sparse CSR array with one row per target."""
+        return sp.csr_array(np.atleast_2d(self.coef_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _check_sample_weight(sample_weight, n: int):
+    """None (equal weights), or weights ``>= 0`` rescaled to sum to ``n`` (scikit-learn's rule:
+    the objective is then ``1/(2n) sum_i s_i r_i^2``, the same as with equal weights)."""
+    if sample_weight is None or (isinstance(sample_weight, numbers.Number)
+                                 and not isinstance(sample_weight, bool)):
+        return None
+    sw = as_float64(sample_weight, "sample_weight", 1)
+    if sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have one entry per sample ({n}), "
+                         f"got length {sw.shape[0]}")
+    if np.any(sw < 0):
+        raise ValueError("sample_weight must be >= 0")
+    total = float(sw.sum())
+    if total <= 0:
+        raise ValueError("sample_weight must have a positive sum, got all weights zero")
+    return sw * (n / total)
+
+
+def _gram64(Xc):
+    """``Xc^T Xc`` in float64."""
+    X64 = np.asarray(Xc, dtype=np.float64)
+    return X64.T @ X64
+
+
+def _weighted_mean(X, sw):
+    """Column means of a dense or sparse ``X``, weighted by ``sw`` (None: unweighted)."""
+    if sp.issparse(X):
+        if sw is None:
+            return np.asarray(X.mean(axis=0)).ravel()
+        return np.asarray(X.T @ sw).ravel() / sw.sum()
+    return np.average(X, axis=0, weights=sw)
+
+
+def _check_gram(G, Xc):
+    """scikit-learn's check of a user's Gram matrix: one entry against the data."""
+    p = Xc.shape[1]
+    f1 = p // 2
+    f2 = min(f1 + 1, p - 1)
+    expected = float(np.dot(Xc[:, f1].astype(np.float64), Xc[:, f2].astype(np.float64)))
+    actual = float(G[f1, f2])
+    rtol = 1e-4 if Xc.dtype == np.float32 else 1e-7
+    if not np.isclose(expected, actual, rtol=rtol, atol=1e-5):
+        raise ValueError("Gram matrix passed in via 'precompute' parameter did not pass "
+                         "validation when a single element was checked - please check that "
+                         f"it was computed properly. For element ({f1},{f2}) we computed "
+                         f"{expected} but the user-supplied value was {actual}.")
