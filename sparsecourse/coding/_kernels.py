@@ -24,6 +24,8 @@ from .._linalg import cholesky_inplace, cholesky_solve_inplace
 
 __all__ = ["cd_batch", "cd_batch_serial", "omp_batch", "omp_batch_serial"]
 
+_CHUNK = 64  # signals per parallel task in cd_batch (each task allocates its work arrays once)
+
 
 @nb.njit(cache=True, fastmath=_FM)
 def _gap(c, g, b, xx, lam):
@@ -212,6 +214,164 @@ def _solve_restricted(Gs, lam, cs, gs, M, rhs, d, act):
 
 
 @nb.njit(cache=True, fastmath=_FM)
+def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
+    """The LASSO path of one signal from ``lam_max`` down to ``lam`` (homotopy / LARS-LASSO).
+
+    Osborne, Presnell & Turlach (2000), Efron et al. (2004), here on the Gram matrix. Along
+    the path the active atoms ``A`` keep ``corr_A = lam' sign(c_A)`` with ``corr = b - G c``,
+    so as the penalty ``lam'`` decreases the codes move along ``w = G_AA^{-1} sign(c_A)``
+    and every correlation along ``a = G_{:A} w``. A step goes to the next event: an inactive
+    atom's ``|corr_j|`` reaches ``lam'`` (it joins), an active code reaches zero (it leaves),
+    or ``lam'`` reaches ``lam``. The Cholesky factor ``L`` of ``G_AA`` is *updated* at each
+    event, a new row when an atom joins (O(|A|^2)) and Givens rotations when one leaves
+    (O(|A|^2)), never refactorised; a step then costs O(n_atoms |A|) for the correlations.
+    At the end the codes are recomputed from the factor, ``c_A = G_AA^{-1} (b_A - lam s_A)``
+    (removing the drift of the path).
+
+    ``c`` must be zero on entry. Returns the number of active atoms, or -1 when the path
+    could not be followed (an atom numerically in the span of the active ones, too many steps,
+    signs that disagree at the end): the caller then finishes from ``c``, which is the exact
+    solution for some larger penalty.
+    """
+    k = b.shape[0]
+    for j in range(k):
+        pos[j] = -1
+        corr[j] = b[j]
+    j0 = 0
+    lam_cur = 0.0
+    for j in range(k):
+        if abs(corr[j]) > lam_cur:
+            lam_cur = abs(corr[j])
+            j0 = j
+    if lam_cur <= lam:
+        return 0
+    if not G[j0, j0] > 0.0:
+        return -1
+    n = 1
+    act[0] = j0
+    pos[j0] = 0
+    sgn[0] = 1.0 if corr[j0] > 0 else -1.0
+    L[0, 0] = np.sqrt(G[j0, j0])
+    dropped = -1
+    for step in range(max_steps):
+        # direction of the codes, and of the correlations: corr = b - G c, a = G_{:A} w
+        for p in range(n):
+            w[p] = sgn[p]
+        cholesky_solve_inplace(L, w, n)
+        for j in range(k):
+            a[j] = 0.0
+        if step % 8 == 7:  # every 8 steps, corr afresh (no drift): one more pass over G_{:A}
+            for j in range(k):
+                corr[j] = b[j]
+            for p in range(n):
+                row = G[act[p]]
+                wp = w[p]
+                cp = c[act[p]]
+                for j in range(k):
+                    a[j] += wp * row[j]
+                    corr[j] -= cp * row[j]
+        else:
+            for p in range(n):
+                row = G[act[p]]
+                wp = w[p]
+                for j in range(k):
+                    a[j] += wp * row[j]
+        # the next event
+        gamma = lam_cur - lam
+        event = 0
+        who = -1
+        for j in range(k):
+            if pos[j] >= 0 or j == dropped:
+                continue
+            cj = corr[j]
+            aj = a[j]
+            if aj < 1.0:
+                t = (lam_cur - cj) / (1.0 - aj)
+                if 0.0 <= t < gamma:
+                    gamma = t
+                    event = 1
+                    who = j
+            if aj > -1.0:
+                t = (lam_cur + cj) / (1.0 + aj)
+                if 0.0 <= t < gamma:
+                    gamma = t
+                    event = 1
+                    who = j
+        for p in range(n):
+            cp = c[act[p]]
+            if cp * w[p] < 0.0:
+                t = -cp / w[p]
+                if t < gamma:
+                    gamma = t
+                    event = 2
+                    who = p
+        for p in range(n):
+            c[act[p]] += gamma * w[p]
+        for j in range(k):
+            corr[j] -= gamma * a[j]
+        lam_cur -= gamma
+        dropped = -1
+        if event == 0:
+            break
+        if event == 2:  # atom act[who] leaves: delete row `who` of L, restore the triangle
+            j = act[who]
+            c[j] = 0.0
+            pos[j] = -1
+            dropped = j
+            for i in range(who, n - 1):
+                act[i] = act[i + 1]
+                sgn[i] = sgn[i + 1]
+                pos[act[i]] = i
+                for q in range(i + 2):
+                    L[i, q] = L[i + 1, q]
+            n -= 1
+            for q in range(who, n):  # rows q.. have one entry right of the diagonal
+                x = L[q, q]
+                y = L[q, q + 1]
+                r = np.sqrt(x * x + y * y)
+                cq = x / r
+                sq = y / r
+                L[q, q] = r
+                L[q, q + 1] = 0.0
+                for i in range(q + 1, n):
+                    x = L[i, q]
+                    y = L[i, q + 1]
+                    L[i, q] = cq * x + sq * y
+                    L[i, q + 1] = -sq * x + cq * y
+            if n == 0:
+                return -1
+        else:  # atom `who` joins: one new row of L
+            row = G[who]
+            dd = row[who]
+            for p in range(n):
+                v = row[act[p]]
+                for q in range(p):
+                    v -= L[p, q] * L[n, q]
+                v /= L[p, p]
+                L[n, p] = v
+                dd -= v * v
+            if not dd > 1e-10 * row[who]:
+                return -1  # (numerically) in the span of the active atoms
+            L[n, n] = np.sqrt(dd)
+            act[n] = who
+            pos[who] = n
+            sgn[n] = 1.0 if corr[who] > 0 else -1.0
+            n += 1
+    else:
+        return -1
+    # polish: the exact solution for these signs, c_A = G_AA^{-1} (b_A - lam s_A)
+    for p in range(n):
+        w[p] = b[act[p]] - lam * sgn[p]
+    cholesky_solve_inplace(L, w, n)
+    for p in range(n):
+        if w[p] * sgn[p] <= 0.0:
+            return -1
+    for p in range(n):
+        c[act[p]] = w[p]
+    return n
+
+
+@nb.njit(cache=True, fastmath=_FM)
 def _cd_one(G, b, xx, lam, c, g, tol_abs, max_iter, work, viol, Gs, cs, gs, M, rhs, d, act):
     """Working-set solver for one signal; ``c`` and ``g = G c - b`` are updated in place.
 
@@ -271,14 +431,9 @@ def cd_batch(G, B, xx, lam, C, tol, max_iter):
     """Working-set coordinate descent for every row of B = X D^T; C: starts in, codes out."""
     n, k = B.shape
     n_epochs = np.empty(n, dtype=np.int64)
-    for r in nb.prange(n):
-        b = B[r]
-        c = C[r]
-        g = -b.copy()
-        for j in range(k):
-            if c[j] != 0.0:
-                for i in range(k):
-                    g[i] += c[j] * G[j, i]
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    for ch in nb.prange(n_chunks):
+        # work arrays once per chunk of signals, not per signal (Gs and M are k x k)
         work = np.empty(k, dtype=np.int64)
         act = np.empty(k, dtype=np.int64)
         viol = np.empty(k)
@@ -288,8 +443,28 @@ def cd_batch(G, B, xx, lam, C, tol, max_iter):
         gs = np.empty(k)
         rhs = np.empty(k)
         d = np.empty(k)
-        n_epochs[r] = _cd_one(G, b, xx[r], lam, c, g, tol * max(xx[r], 1e-300),
-                              max_iter, work, viol, Gs, cs, gs, M, rhs, d, act)
+        g = np.empty(k)
+        for r in range(ch * _CHUNK, min(n, (ch + 1) * _CHUNK)):
+            b = B[r]
+            c = C[r]
+            cold = True
+            for j in range(k):
+                if c[j] != 0.0:
+                    cold = False
+            if cold:
+                # from zero: follow the LASSO path down to lam (work: positions, viol: signs);
+                # if it stops early, c is the solution for a larger penalty, a warm start
+                _homotopy(G, b, lam, c, g, act, work, viol, M, cs, gs, 8 * k + 64)
+            for i in range(k):
+                g[i] = -b[i]
+            for j in range(k):
+                if c[j] != 0.0:
+                    row = G[j]
+                    cj = c[j]
+                    for i in range(k):
+                        g[i] += cj * row[i]
+            n_epochs[r] = _cd_one(G, b, xx[r], lam, c, g, tol * max(xx[r], 1e-300),
+                                  max_iter, work, viol, Gs, cs, gs, M, rhs, d, act)
     return n_epochs
 
 
