@@ -218,6 +218,25 @@ def test_sparse_encode_warm_start_threads_and_fista():
     assert not cd.sparse_encode(X, D, big).any()
 
 
+@pytest.mark.parametrize("k,p,lam", [(60, 12, 0.05), (40, 16, 0.3)])
+def test_sparse_encode_duplicate_atoms_and_warm_starts(k, p, lam):
+    """Duplicate atoms make the support's Gram matrix exactly singular: the path, the
+    working-set solver from a warm start and the cold start all reach LARS's objective."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    rng = np.random.default_rng(k)
+    D = rng.standard_normal((k, p))
+    D[1::7] = D[0::7][: len(D[1::7])]  # duplicates
+    X = rng.standard_normal((30, p))
+    S = sk_encode(X, D, algorithm="lasso_lars", alpha=lam)
+    ref = cd.sparse_coding_objective(X, D, S, lam, reduce="none")
+    cold = cd.sparse_encode(X, D, lam)
+    warm = cd.sparse_encode(X, D, lam, init=cd.sparse_encode(X, D, 3 * lam))
+    for C in (cold, warm):
+        ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
+        assert np.all(ours <= ref + 1e-9 * (1 + ref))
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sparse_encode_speaks_sklearn():
     """scikit-learn's names (alpha=, algorithm="lasso_cd"/"lasso_lars") give the same codes as

@@ -21,10 +21,11 @@ Two conventions for the dictionary meet in this chapter, and the functions say w
   through ``A = dictionary.T``.
 
 Reference implementations: :func:`soft_threshold`, :func:`batch_ista`, :func:`batch_fista` (torch,
-batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` runs
-working-set coordinate descent with feature-sign steps on the Gram matrix for every signal in
-compiled loops (numba, optionally one signal per thread), and reaches the optimum to machine
-precision; its ``"omp"`` mode is Batch-OMP, used by K-SVD.
+batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` follows the
+LASSO path (homotopy with Cholesky updates) on the Gram matrix for every signal in compiled
+loops (numba, optionally signals split between threads), finished where needed by working-set
+coordinate descent with feature-sign steps, and reaches the optimum to machine precision; its
+``"omp"`` mode is Batch-OMP, used by K-SVD.
 """
 
 from __future__ import annotations
@@ -333,13 +334,17 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, alpha: float | Non
 
     How ``"cd"`` is fast: both products with the data, ``G = D D^T`` and ``B = X D^T``, are done
     once by BLAS; after that each signal is an ``n_atoms``-dimensional problem
-    ``0.5 c^T G c - b^T c + lam ||c||_1`` solved in a compiled loop. Each epoch builds a
-    *working set*, the current support plus the atoms that violate their optimality condition
-    ``|g_j| <= lam`` the most (``g = G c - b``), solves the problem restricted to it on its
-    small Gram matrix (a few coordinate-descent sweeps, then feature-sign steps that solve
-    ``G_SS c_S = b_S - lam sign(c_S)`` exactly and stop where a code changes sign; Lee et al.,
-    2006), and refreshes the gradient of every atom. It stops when the duality gap of the signal
-    is at most ``tol * ||x||^2``: usually the optimum to machine precision after a few epochs.
+    ``0.5 c^T G c - b^T c + lam ||c||_1`` solved in a compiled loop. Each signal follows the
+    LASSO path from ``c = 0`` down to ``lam`` (homotopy, Osborne et al., 2000; LARS-LASSO,
+    Efron et al., 2004): the active atoms move along ``G_AA^{-1} sign(c_A)`` until an atom
+    joins or a code reaches zero, and the Cholesky factor of ``G_AA`` is *updated* at each such
+    event (a new row, or Givens rotations), never refactorised, so a code with ``s`` non-zeros
+    costs about ``s`` steps of ``O(n_atoms s)``. The codes are then recomputed from the factor
+    and the duality gap is checked. Where the path has to stop early (an atom numerically in
+    the span of the active ones), a working-set solver finishes: coordinate-descent sweeps
+    and feature-sign steps (Lee et al., 2006) on the Gram matrix of the current support plus
+    the worst violators of ``|g_j| <= lam`` (``g = G c - b``). Either way it stops when the
+    duality gap of the signal is at most ``tol * ||x||^2``: the optimum to machine precision.
 
     Parameters
     ----------
@@ -372,7 +377,9 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, alpha: float | Non
         ``"omp"``: squared residual norm at which to stop early (scikit-learn's convention;
         default: no early stop).
     init : array-like of shape (n_samples, n_atoms), optional
-        Warm start for ``"cd"`` and ``"fista"`` (zeros by default).
+        Warm start for ``"fista"`` (zeros by default). ``"cd"`` follows the path from zero,
+        which is faster than any warm start, and starts from ``init`` only for a signal where
+        the path stops early and ``init`` has the lower objective.
     n_threads : int, default 1
         Threads for ``"cd"`` and ``"omp"``. With 1 a serial compiled loop runs (no thread
         pool: a numba/OpenMP pool that has just finished keeps its threads spinning, which
