@@ -228,13 +228,48 @@ def test_sparse_encode_duplicate_atoms_and_warm_starts(k, p, lam):
     D = rng.standard_normal((k, p))
     D[1::7] = D[0::7][: len(D[1::7])]  # duplicates
     X = rng.standard_normal((30, p))
-    S = sk_encode(X, D, algorithm="lasso_lars", alpha=lam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LARS warns about the degenerate (duplicate) atoms
+        S = sk_encode(X, D, algorithm="lasso_lars", alpha=lam)
     ref = cd.sparse_coding_objective(X, D, S, lam, reduce="none")
     cold = cd.sparse_encode(X, D, lam)
     warm = cd.sparse_encode(X, D, lam, init=cd.sparse_encode(X, D, 3 * lam))
     for C in (cold, warm):
         ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
         assert np.all(ours <= ref + 1e-9 * (1 + ref))
+
+
+@pytest.mark.parametrize("k,p,lam", [(30, 16, 0.05), (120, 40, 0.2), (60, 12, 0.05)])
+def test_path_and_working_set_solver_each_reach_the_optimum(k, p, lam):
+    """The two compiled solvers behind sparse_encode, each on its own: the LASSO path from
+    zero (with its Cholesky updates) and the working-set solver from a warm start (the
+    fallback where the path stops early) both reach LARS's objective."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    from sparsecourse.coding import _kernels as kern
+
+    rng = np.random.default_rng(k + p)
+    D = rng.standard_normal((k, p))
+    X = rng.standard_normal((20, p))
+    G, B, xx = D @ D.T, X @ D.T, np.einsum("ij,ij->i", X, X)
+    ref = cd.sparse_coding_objective(X, D, sk_encode(X, D, algorithm="lasso_lars", alpha=lam),
+                                     lam, reduce="none")
+    warm = cd.sparse_encode(X, D, 2 * lam)
+    path, ws = np.zeros((20, k)), warm.copy()
+    ints = [np.empty(k, dtype=np.int64) for _ in range(3)]
+    vecs = [np.empty(k) for _ in range(8)]
+    mats = [np.empty((k, k)) for _ in range(2)]
+    for r in range(20):
+        work, act, pos = ints
+        viol, cs, gs, rhs, d, g, sg, a = vecs
+        Gs, M = mats
+        kern._homotopy(G, B[r], lam, path[r], g, act, pos, sg, M, cs, a, 8 * k + 64)
+        kern._gradient(G, B[r], ws[r], g)
+        kern._cd_one(G, B[r], xx[r], lam, ws[r], g, 1e-12 * xx[r], 1000, work, viol, Gs, cs,
+                     gs, M, rhs, d, act)
+    for C in (path, ws):
+        ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
+        assert np.all(ours <= ref + 1e-8 * (1 + ref))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
