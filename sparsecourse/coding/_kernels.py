@@ -325,18 +325,19 @@ def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
                 continue
             cj = corr[j]
             aj = a[j]
-            if aj < 1.0:
-                t = (lam_cur - cj) / (1.0 - aj)
-                if 0.0 <= t < gamma:
-                    gamma = t
-                    event = 1
-                    who = j
-            if aj > -1.0:
-                t = (lam_cur + cj) / (1.0 + aj)
-                if 0.0 <= t < gamma:
-                    gamma = t
-                    event = 1
-                    who = j
+            # t = num / den with den > 0 beats gamma iff num < gamma * den: divide only then
+            num = lam_cur - cj
+            den = 1.0 - aj
+            if den > 0.0 and 0.0 <= num < gamma * den:
+                gamma = num / den
+                event = 1
+                who = j
+            num = lam_cur + cj
+            den = 1.0 + aj
+            if den > 0.0 and 0.0 <= num < gamma * den:
+                gamma = num / den
+                event = 1
+                who = j
         for p in range(n):
             cp = c[act[p]]
             if cp * w[p] < 0.0:
