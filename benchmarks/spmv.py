@@ -1,7 +1,8 @@
 """SpMV and SpMM: our numba CSR kernels against scipy.sparse, dense NumPy and torch.
 
 ``y = A @ x`` (SpMV) and ``Y = A @ X`` (SpMM, ``X`` with a few columns) for a square float32
-matrix ``A`` whose density goes from 1 (every entry stored) down to 0.001. The contenders are
+and float64 matrix ``A`` whose density goes from 1 (every entry stored) down to 0.001, and the
+per-call overhead on tiny matrices. The contenders are
 what a user could pick instead of :mod:`sparsecourse.kernels`:
 
 ==================  ========================================================================
@@ -18,8 +19,8 @@ what a user could pick instead of :mod:`sparsecourse.kernels`:
 How to time honestly -- the method, step by step:
 
 1. **Same input for everyone.** All contenders read the same arrays (torch tensors share memory
-   with the NumPy arrays through ``torch.from_numpy``), in float32, with the threads each library
-   uses by default (printed at the top: on this 2-core machine, 2 each).
+   with the NumPy arrays through ``torch.from_numpy``), in float32 and then in float64, with the
+   threads each library uses by default (printed at the top: on this 2-core machine, 2 each).
 2. **Correct before fast.** Each contender's result is compared with scipy's before it is timed;
    a contender that disagrees stops the benchmark. One that cannot run is reported, not hidden.
 3. **Warm-up excluded.** Two untimed calls come first: numba compiles (or loads its cache), thread
@@ -32,8 +33,9 @@ How to time honestly -- the method, step by step:
    number of copies is capped at ``MAX_COPIES``; the sparsest cases still fit in the LLC and are
    marked ``in LLC`` (they show in-cache speed, which is also what an iterative solver on such a
    small matrix would see).
-5. **Median of repeats**, as many as fit in a small time budget (at least 5); the JSON file keeps
-   every repeat.
+5. **Median of interleaved repeats**: the contenders take turns, one call each per round (order
+   rotating), as many rounds as fit in a small time budget (at least 5), so that a change of
+   load on a shared machine hits all of them alike; the JSON file keeps every repeat.
 6. **Ratios, not absolute times.** Absolute times change from machine to machine; the ratio of two
    contenders timed side by side in one process is what carries over. ``speed-up vs X`` is X's
    time divided by ours: above 1, ours is faster.
@@ -50,6 +52,11 @@ How to time honestly -- the method, step by step:
    parallel loop waits for its slowest thread, and a thread that lost its core waits a scheduler
    time slice (several ms). The script prints a warning when the load average says the machine was
    busy, and stores the load in the JSON file.
+
+**Per-call overhead.** On tiny matrices (4 x 4 with 8 stored values, 64 x 64 with 5%, 512 x 512
+with 1%) the product itself takes nanoseconds and what is timed is the cost of a call: argument
+checks, allocation of the result, dispatch, thread-pool wake-up. Calls are timed in blocks of
+200 (interleaved) and the time per call is printed beside the raw numba kernel's.
 
 The output also names the *crossover density*: the highest tested density at which ours beats
 the dense BLAS product. CSR moves 8 bytes per stored entry (4 for the value, 4 for its column),
@@ -85,12 +92,12 @@ from _common import (
     print_table,
     results_path,
     rotation_copies,
-    time_contender,
     write_json,
 )
 
 from sparsecourse.datasets import random_csr
 from sparsecourse.kernels import csr_spmm, csr_spmv, spmm_kernel, spmv_kernel
+from sparsecourse.utils import interleaved
 
 FULL = {
     "n": 8192,  # dense matrix: 256 MB in float32, 8x the 32 MB LLC
@@ -104,8 +111,10 @@ QUICK = {
     "widths": (16,),
     "budget_s": 0.08,
 }
-DTYPE = np.float32
-RTOL = 1e-4  # agreement between contenders, relative to the largest entry (float32 sums)
+DTYPES = (np.float32, np.float64)
+RTOL = {np.float32: 1e-4, np.float64: 1e-10}  # agreement, relative to the largest entry
+TINY = ((4, 8 / 16), (64, 0.05), (512, 0.01))  # per-call overhead: (n, density)
+TINY_BLOCK = 200  # calls per timed block for the tiny matrices
 MAX_COPIES = 16  # rotation: at most this many copies of each input
 MIN_REPEAT, MAX_REPEAT, WARMUP = 5, 50, 2
 SEED = 0
@@ -123,11 +132,11 @@ def spmv_kernel_only(indptr, indices, data, x, y):
     return y
 
 
-NO_BIAS = np.empty(0, DTYPE)
+NO_BIAS = {dt: np.empty(0, dt) for dt in DTYPES}
 
 
 def spmm_kernel_only(indptr, indices, data, X, Y):
-    spmm_kernel(indptr, indices, data, X, NO_BIAS, Y)
+    spmm_kernel(indptr, indices, data, X, NO_BIAS[X.dtype.type], Y)
     return Y
 
 
@@ -178,8 +187,9 @@ def run_case(op, A, D, width, *, budget_s, llc, bandwidth, rng):
     n_rows, n_cols = A.shape
     rhs_shape = (n_cols,) if width is None else (n_cols, width)
     out_shape = (n_rows,) if width is None else (n_rows, width)
-    rhs0 = rng.standard_normal(rhs_shape, dtype=DTYPE)
-    vec_bytes = rhs0.nbytes + int(np.prod(out_shape)) * np.dtype(DTYPE).itemsize
+    dtype = A.dtype.type
+    rhs0 = rng.standard_normal(rhs_shape, dtype=dtype)
+    vec_bytes = rhs0.nbytes + int(np.prod(out_shape)) * np.dtype(dtype).itemsize
     csr_bytes = A.data.nbytes + A.indices.nbytes + A.indptr.nbytes + vec_bytes
     dense_bytes = D.nbytes + vec_bytes
 
@@ -189,14 +199,14 @@ def run_case(op, A, D, width, *, budget_s, llc, bandwidth, rng):
     As = [A] + [A.copy() for _ in range(n_sparse - 1)]
     Ds = [D] + [D.copy() for _ in range(n_dense - 1)]
     rhs = [rhs0] + [rhs0.copy() for _ in range(max(n_sparse, n_dense) - 1)]
-    outs = [np.empty(out_shape, DTYPE) for _ in range(n_sparse)]
+    outs = [np.empty(out_shape, dtype) for _ in range(n_sparse)]
     contenders = contender_inputs(op, As, Ds, rhs, outs)
     rotation = {"csr": (n_sparse, n_sparse * csr_bytes, csr_bytes),
                 "dense": (n_dense, n_dense * dense_bytes, dense_bytes)}
 
     # Correct before fast: everyone must agree with scipy on the first copy.
     reference = np.asarray(A @ rhs0)
-    records, unavailable = {}, {}
+    records, unavailable, errors = {}, {}, {}
     for name in CONTENDERS:
         fn, inputs, fmt = contenders[name]
         try:
@@ -204,13 +214,20 @@ def run_case(op, A, D, width, *, budget_s, llc, bandwidth, rng):
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # e.g. torch lacks a kernel
             unavailable[name] = f"{type(exc).__name__}: {exc}"
             continue
-        rel_err = check_agree(f"{op} {name} (nnz {A.nnz})", result, reference, rtol=RTOL)
-        timing = time_contender(fn, inputs, budget_s=budget_s, min_repeat=MIN_REPEAT,
-                                max_repeat=MAX_REPEAT, warmup=WARMUP)
+        errors[name] = check_agree(f"{op} {name} (nnz {A.nnz})", result, reference,
+                                   rtol=RTOL[dtype])
+    # Interleaved: one call of each contender per round, so load changes hit all alike.
+    timings = interleaved({name: contenders[name][:2] for name in errors},
+                          budget_s=budget_s * len(errors), min_rounds=MIN_REPEAT,
+                          max_rounds=MAX_REPEAT, warmup=WARMUP)
+    for name, rel_err in errors.items():
+        fmt = contenders[name][2]
+        timing = timings[name]
         copies, working_set, nbytes = rotation[fmt]
         gbps = nbytes / timing.median / 1e9
         records[name] = {
-            "op": op, "n_rows": n_rows, "n_cols": n_cols, "width": width,
+            "op": op, "dtype": np.dtype(dtype).name, "n_rows": n_rows, "n_cols": n_cols,
+            "width": width,
             "nnz": int(A.nnz), "contender": name, "format": fmt,
             "median_s": timing.median, "min_s": min(timing.times), "times_s": timing.times,
             "repeat": len(timing.times),
@@ -310,6 +327,30 @@ def describe_crossover(label, cx):
 
 # --------------------------------------------------------------------------------------------
 
+def tiny_overhead(rng) -> list[dict]:
+    """Microseconds per SpMV call on tiny matrices: the cost of a call, not of the product."""
+    rows = []
+    for dtype in DTYPES:
+        for n, density in TINY:
+            A = random_csr(n, n, density, seed=rng, dtype=dtype)
+            x = rng.standard_normal(n).astype(dtype)
+            y = np.empty(n, dtype)
+            At, xt = torch_csr(A), torch.from_numpy(x)
+            contenders = {
+                "ours": lambda A=A, x=x: csr_spmv(A, x),
+                "ours_nocheck": lambda A=A, x=x: csr_spmv(A, x, check_finite=False),
+                "ours_kernel": lambda A=A, x=x, y=y: spmv_kernel_only(A.indptr, A.indices,
+                                                                      A.data, x, y),
+                "scipy": lambda A=A, x=x: A @ x,
+                "torch_sparse": lambda At=At, xt=xt: At @ xt,
+            }
+            t = interleaved(contenders, rounds=15, block=TINY_BLOCK, warmup=3)
+            row = {"dtype": np.dtype(dtype).name, "n": n, "nnz": int(A.nnz)}
+            row.update({k: v.median * 1e6 for k, v in t.items()})
+            rows.append(row)
+    return rows
+
+
 def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv)
     cfg = QUICK if args.quick else FULL
@@ -320,7 +361,8 @@ def main(argv=None):
     bandwidths = measure_bandwidth(args.quick)
     bandwidth = bandwidths["read"]  # SpMV/SpMM and GEMV mostly read: that is their ceiling
     n = cfg["n"]
-    print(f"SpMV/SpMM benchmark{' (--quick)' if args.quick else ''}: {n} x {n} float32, "
+    print(f"SpMV/SpMM benchmark{' (--quick)' if args.quick else ''}: {n} x {n} float32 and "
+          "float64, "
           f"densities {', '.join(f'{d:g}' for d in cfg['densities'])}; SpMM widths "
           f"{', '.join(map(str, cfg['widths']))}")
     print(f"read bandwidth {bandwidths['read']:.1f} GB/s (all cores; the tables' 100%), copy "
@@ -332,41 +374,69 @@ def main(argv=None):
 
     rng = np.random.default_rng(SEED)
     spmv_cases, spmm_cases, unavailable = [], [], {}
-    for density in cfg["densities"]:
-        t0 = time.perf_counter()
-        A = random_csr(n, n, density, seed=rng, dtype=DTYPE)
-        D = A.toarray()
-        t_gen = time.perf_counter() - t0
-        for width in (None, *cfg["widths"]):
-            op = "spmv" if width is None else "spmm"
-            records, missing = run_case(op, A, D, width, budget_s=cfg["budget_s"], llc=llc,
-                                        bandwidth=bandwidth, rng=rng)
-            for rec in records.values():
-                rec["density"] = density
-            for name, why in missing.items():
-                unavailable.setdefault(f"{op}/{name}", why)
-            case = {"density": density, "width": width, "nnz": int(A.nnz), "records": records}
-            (spmv_cases if width is None else spmm_cases).append(case)
-        print(f"  density {density:g}: nnz {A.nnz:,}, generated in {t_gen:.1f} s, "
-              f"measured in {time.perf_counter() - t0 - t_gen:.1f} s", flush=True)
-        del A, D
+    for dtype in DTYPES:
+        for density in cfg["densities"]:
+            t0 = time.perf_counter()
+            A = random_csr(n, n, density, seed=rng, dtype=dtype)
+            D = A.toarray()
+            t_gen = time.perf_counter() - t0
+            for width in (None, *cfg["widths"]):
+                op = "spmv" if width is None else "spmm"
+                records, missing = run_case(op, A, D, width, budget_s=cfg["budget_s"], llc=llc,
+                                            bandwidth=bandwidth, rng=rng)
+                for rec in records.values():
+                    rec["density"] = density
+                for name, why in missing.items():
+                    unavailable.setdefault(f"{op}/{name}", why)
+                case = {"dtype": np.dtype(dtype).name, "density": density, "width": width,
+                        "nnz": int(A.nnz), "records": records}
+                (spmv_cases if width is None else spmm_cases).append(case)
+            print(f"  {np.dtype(dtype).name} density {density:g}: nnz {A.nnz:,}, generated in "
+                  f"{t_gen:.1f} s, measured in {time.perf_counter() - t0 - t_gen:.1f} s",
+                  flush=True)
+            del A, D
+    overhead = tiny_overhead(rng)
 
     info = machine_info(bandwidths)  # after the runs: numba's threading layer is known now
     info["load_average_before"] = load_before
+    info["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"threads: {describe_threads(info)}")
-    print_tables(f"SpMV y = A @ x, {n} x {n}", table_rows(spmv_cases, llc), spmm=False)
-    print_tables(f"SpMM Y = A @ X, {n} x {n} times {n} x width",
-                 table_rows(spmm_cases, llc), spmm=True)
-
-    cross = {"spmv": crossover(spmv_cases), "spmv_kernel": crossover(spmv_cases, "ours_kernel")}
-    for width in cfg["widths"]:
-        cross[f"spmm_width_{width}"] = crossover([c for c in spmm_cases if c["width"] == width])
+    cross, vs_torch = {}, []
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        v_cases = [c for c in spmv_cases if c["dtype"] == name]
+        m_cases = [c for c in spmm_cases if c["dtype"] == name]
+        print_tables(f"SpMV y = A @ x, {n} x {n}, {name}", table_rows(v_cases, llc), spmm=False)
+        print_tables(f"SpMM Y = A @ X, {n} x {n} times {n} x width, {name}",
+                     table_rows(m_cases, llc), spmm=True)
+        cross[f"spmv_{name}"] = crossover(v_cases)
+        cross[f"spmv_kernel_{name}"] = crossover(v_cases, "ours_kernel")
+        for width in cfg["widths"]:
+            cross[f"spmm_width_{width}_{name}"] = crossover(
+                [c for c in m_cases if c["width"] == width])
+        for label, cases in [("SpMV", v_cases)] + [
+                (f"SpMM width {w}", [c for c in m_cases if c["width"] == w])
+                for w in cfg["widths"]]:
+            ratios = [(c["records"]["ours"]["speedup_vs_torch_sparse"], c["density"])
+                      for c in cases if "speedup_vs_torch_sparse" in c["records"].get("ours", {})]
+            if ratios:
+                worst = min(ratios)
+                vs_torch.append({"dtype": name, "op": label, "min_ratio": worst[0],
+                                 "at_density": worst[1], "all_at_least_1": worst[0] >= 1.0})
     print("\nCrossover density (highest tested density where ours is faster than dense numpy):")
-    print("  " + describe_crossover("SpMV, csr_spmv", cross["spmv"]))
-    print("  " + describe_crossover("SpMV, kernel only", cross["spmv_kernel"]))
-    for width in cfg["widths"]:
-        print("  " + describe_crossover(f"SpMM width {width}, csr_spmm",
-                                        cross[f"spmm_width_{width}"]))
+    for key, cx in cross.items():
+        print("  " + describe_crossover(key, cx))
+    print("\ncsr_spmv / csr_spmm against torch.sparse CSR (target: >= 1 at every density):")
+    for r in vs_torch:
+        print(f"  {r['dtype']} {r['op']}: smallest speed-up {r['min_ratio']:.2f}x "
+              f"(at density {r['at_density']:g}) -> "
+              f"{'at least as fast everywhere' if r['all_at_least_1'] else 'SLOWER somewhere'}")
+    print_table(overhead, [("dtype", "dtype", "s"), ("n", "n", "d"), ("nnz", "nnz", "d"),
+                           ("ours us", "ours", ".2f"), ("kernel us", "ours_kernel", ".2f"),
+                           ("no check us", "ours_nocheck", ".2f"), ("scipy us", "scipy", ".2f"),
+                           ("t.sparse us", "torch_sparse", ".2f")],
+                title="Per-call overhead: SpMV on tiny matrices, microseconds per call "
+                      f"(blocks of {TINY_BLOCK} calls, interleaved)")
 
     print("\nNotes:")
     print("  kernel = the numba kernel with a preallocated output; check % = share of ours' time "
@@ -389,11 +459,15 @@ def main(argv=None):
     wall = time.perf_counter() - t_start
     payload = {
         "benchmark": "spmv", "quick": args.quick, "wall_s": wall,
-        "settings": {**cfg, "dtype": np.dtype(DTYPE).name, "rtol": RTOL, "max_copies": MAX_COPIES,
+        "settings": {**cfg, "dtypes": [np.dtype(d).name for d in DTYPES],
+                     "rtol": {np.dtype(k).name: v for k, v in RTOL.items()},
+                     "max_copies": MAX_COPIES,
                      "rotation_target_bytes": 2 * llc, "min_repeat": MIN_REPEAT,
                      "max_repeat": MAX_REPEAT, "warmup": WARMUP, "seed": SEED},
         "machine": info,
         "crossover_density": cross,
+        "vs_torch_sparse": vs_torch,
+        "per_call_overhead_us": overhead,
         "unavailable": unavailable,
         "records": [rec for case in spmv_cases + spmm_cases for rec in case["records"].values()],
     }

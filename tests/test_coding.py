@@ -4,6 +4,7 @@ the dictionary learners on planted dictionaries, the exercise checks, bad input.
 
 import doctest
 import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -217,6 +218,115 @@ def test_sparse_encode_warm_start_threads_and_fista():
     assert not cd.sparse_encode(X, D, big).any()
 
 
+@pytest.mark.parametrize("k,p,lam", [(60, 12, 0.05), (40, 16, 0.3)])
+def test_sparse_encode_duplicate_atoms_and_warm_starts(k, p, lam):
+    """Duplicate atoms make the support's Gram matrix exactly singular: the path, the
+    working-set solver from a warm start and the cold start all reach LARS's objective."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    rng = np.random.default_rng(k)
+    D = rng.standard_normal((k, p))
+    D[1::7] = D[0::7][: len(D[1::7])]  # duplicates
+    X = rng.standard_normal((30, p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LARS warns about the degenerate (duplicate) atoms
+        S = sk_encode(X, D, algorithm="lasso_lars", alpha=lam)
+    ref = cd.sparse_coding_objective(X, D, S, lam, reduce="none")
+    cold = cd.sparse_encode(X, D, lam)
+    warm = cd.sparse_encode(X, D, lam, init=cd.sparse_encode(X, D, 3 * lam))
+    for C in (cold, warm):
+        ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
+        assert np.all(ours <= ref + 1e-9 * (1 + ref))
+
+
+@pytest.mark.parametrize("k,p,lam", [(30, 16, 0.05), (120, 40, 0.2), (60, 12, 0.05)])
+def test_path_and_working_set_solver_each_reach_the_optimum(k, p, lam):
+    """The two compiled solvers behind sparse_encode, each on its own: the LASSO path from
+    zero (with its Cholesky updates) and the working-set solver from a warm start (the
+    fallback where the path stops early) both reach LARS's objective."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    from sparsecourse.coding import _kernels as kern
+
+    rng = np.random.default_rng(k + p)
+    D = rng.standard_normal((k, p))
+    X = rng.standard_normal((20, p))
+    G, B, xx = D @ D.T, X @ D.T, np.einsum("ij,ij->i", X, X)
+    ref = cd.sparse_coding_objective(X, D, sk_encode(X, D, algorithm="lasso_lars", alpha=lam),
+                                     lam, reduce="none")
+    warm = cd.sparse_encode(X, D, 2 * lam)
+    path, ws = np.zeros((20, k)), warm.copy()
+    ints = [np.empty(k, dtype=np.int64) for _ in range(3)]
+    vecs = [np.empty(k) for _ in range(8)]
+    mats = [np.empty((k, k)) for _ in range(2)]
+    for r in range(20):
+        work, act, pos = ints
+        viol, cs, gs, rhs, d, g, sg, a = vecs
+        Gs, M = mats
+        kern._homotopy(G, B[r], lam, path[r], g, act, pos, sg, M, cs, a, 8 * k + 64)
+        kern._gradient(G, B[r], ws[r], g)
+        kern._cd_one(G, B[r], xx[r], lam, ws[r], g, 1e-12 * xx[r], 1000, work, viol, Gs, cs,
+                     gs, M, rhs, d, act)
+    for C in (path, ws):
+        ours = cd.sparse_coding_objective(X, D, C, lam, reduce="none")
+        assert np.all(ours <= ref + 1e-8 * (1 + ref))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sparse_encode_speaks_sklearn():
+    """scikit-learn's names (alpha=, algorithm="lasso_cd"/"lasso_lars") give the same codes as
+    ours; float32 in gives float32 out, as in scikit-learn; mixed precision gives float64."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((40, 16))
+    X = rng.standard_normal((25, 16))
+    C = cd.sparse_encode(X, D, 0.4)
+    for algorithm in ("lasso_cd", "lasso_lars"):
+        np.testing.assert_array_equal(cd.sparse_encode(X, D, alpha=0.4, algorithm=algorithm), C)
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
+    for algorithm in ("cd", "lasso_cd", "fista", "omp"):
+        kw = {"n_nonzero_coefs": 3} if algorithm == "omp" else {"alpha": 0.4}
+        C32 = cd.sparse_encode(X32, D32, algorithm=algorithm, **kw)
+        assert C32.dtype == np.float32, algorithm
+        assert cd.sparse_encode(X32, D, algorithm=algorithm, **kw).dtype == np.float64
+        sk_algorithm = "lasso_cd" if algorithm in ("cd", "fista") else algorithm
+        assert sk_encode(X32, D32, algorithm=sk_algorithm, **kw).dtype == C32.dtype
+    C32 = cd.sparse_encode(X32, D32, alpha=0.4, algorithm="lasso_cd")
+    np.testing.assert_allclose(C32, C, atol=1e-5)
+    # equal or better objective than scikit-learn's float32 lasso_cd on the same float32 input
+    S32 = sk_encode(X32, D32, algorithm="lasso_cd", alpha=0.4)
+    assert (cd.sparse_coding_objective(X32, D32, C32, 0.4)
+            <= cd.sparse_coding_objective(X32, D32, S32, 0.4) + 1e-6)
+    assert cd.sparse_encode(np.zeros((0, 16), np.float32), D32, 0.4).dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [10, 40])
+def test_sparse_encode_zero_penalty_is_least_squares(k):
+    """alpha = 0 is accepted, as in scikit-learn: least-squares codes, at least as good a fit as
+    scikit-learn's; the same codes as its exact LARS where they are unique (k <= p)."""
+    from sklearn.decomposition import sparse_encode as sk_encode
+
+    rng = np.random.default_rng(k)
+    D = rng.standard_normal((k, 20))
+    X = rng.standard_normal((6, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that alpha=0 converges badly
+        S_cd = sk_encode(X, D, algorithm="lasso_cd", alpha=0.0)
+        S_lars = sk_encode(X, D, algorithm="lasso_lars", alpha=0.0)
+    for algorithm in ("cd", "lasso_cd", "fista"):
+        C = cd.sparse_encode(X, D, alpha=0.0, algorithm=algorithm)
+        ours = cd.sparse_coding_objective(X, D, C, 0.0, reduce="none")
+        for S in (S_cd, S_lars):
+            assert np.all(ours <= cd.sparse_coding_objective(X, D, S, 0.0, reduce="none") + 1e-9)
+    if k <= 20:
+        np.testing.assert_allclose(cd.sparse_encode(X, D, 0.0), S_lars, atol=1e-8)
+    else:
+        np.testing.assert_allclose(cd.sparse_encode(X, D, 0.0) @ D, X, atol=1e-10)
+    C32 = cd.sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0)
+    assert C32.dtype == np.float32
+
+
 @pytest.mark.parametrize("k_nz", [1, 3, 8])
 def test_batch_omp_matches_chapter_1_omp(k_nz):
     rng = np.random.default_rng(k_nz)
@@ -240,8 +350,14 @@ def test_sparse_encode_bad_input():
     with pytest.raises(ValueError, match="shape mismatch"):
         cd.sparse_encode(X, D.T, 0.1)
     with pytest.raises(ValueError, match="lam"):
-        cd.sparse_encode(X, D, 0.0)
-    with pytest.raises(ValueError, match="lam is required"):
+        cd.sparse_encode(X, D, -0.1)
+    with pytest.raises(ValueError, match="alpha"):
+        cd.sparse_encode(X, D, alpha=-0.1)
+    with pytest.raises(ValueError, match="not both"):
+        cd.sparse_encode(X, D, 0.1, alpha=0.1)
+    with pytest.raises(ValueError, match="alpha is not used"):
+        cd.sparse_encode(X, D, alpha=0.1, algorithm="omp")
+    with pytest.raises(ValueError, match=r"lam \(or alpha\) is required"):
         cd.sparse_encode(X, D)
     with pytest.raises(ValueError, match="n_nonzero_coefs"):
         cd.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=11)

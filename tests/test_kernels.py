@@ -177,3 +177,40 @@ def test_spmm_crosses_row_chunks_and_column_tiles(width, index_dtype):
                      shape=A.shape)
     X = rng.standard_normal((300, width)).astype(np.float32)
     np.testing.assert_allclose(csr_spmm(A, X), A @ X, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7), (3000, 2500)])  # one thread / the parallel kernel
+def test_fused_finiteness_check_sees_every_entry(shape, dtype):
+    """The check runs inside the kernels: every entry of x / X is seen, also one that no stored
+    value reaches (an empty column of A), in every slice of the parallel split; NaN in A's
+    values is named; a finite product passes with or without the check."""
+    from sparsecourse.kernels import _SERIAL_WORK
+
+    rng = np.random.default_rng(3)
+    m, n = shape
+    A = random_csr(m, n, 0.3 if m < 10 else 0.01, seed=rng, dtype=dtype)
+    A = sp.csr_array(A[:, : n - 1] @ sp.eye_array(n - 1, n, dtype=dtype))  # column n-1 empty
+    assert (A.nnz + m < _SERIAL_WORK) == (m < 10)
+    x = rng.standard_normal(n).astype(dtype)
+    X = rng.standard_normal((n, 16)).astype(dtype)
+    np.testing.assert_allclose(csr_spmv(A, x), A @ x, **_tol(dtype))
+    np.testing.assert_allclose(csr_spmm(A, X), A @ X, **_tol(dtype))
+    for pos in (0, n // 3, n // 2, n - 1):  # n - 1: the empty column
+        for bad_value in (np.nan, np.inf, -np.inf):
+            xb = x.copy()
+            xb[pos] = bad_value
+            with pytest.raises(ValueError, match="x contains NaN or infinity"):
+                csr_spmv(A, xb)
+            Xb = X.copy()
+            Xb[pos, 5] = bad_value
+            with pytest.raises(ValueError, match="X contains NaN or infinity"):
+                csr_spmm(A, Xb)
+    A_bad = A.copy()
+    A_bad.data[len(A_bad.data) // 2] = np.nan
+    with pytest.raises(ValueError, match="A contains NaN or infinity"):
+        csr_spmv(A_bad, x)
+    with pytest.raises(ValueError, match="A contains NaN or infinity"):
+        csr_spmm(A_bad, X)
+    with pytest.raises(ValueError, match="bias"):
+        csr_spmm(A, X, bias=np.full(m, np.nan, dtype))

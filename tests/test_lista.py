@@ -191,6 +191,32 @@ def test_train_unrolled_script_small(tmp_path):
         tu.load_pretrained("alista", "noiseless", gaussian_matrix(12, 24, seed=1), path=tmp_path)
 
 
+def test_load_pretrained_accepts_any_float_dtype_and_says_what_differs():
+    """The stored full-size networks load for the standard dictionary in float64, float32
+    (NumPy or torch, including the network's own ``net.A``); another dictionary is refused with
+    a message that names what differs. The loader is exported from ``sparsecourse.coding``."""
+    from sparsecourse.coding import load_pretrained
+    from sparsecourse.coding import train_unrolled as tu
+
+    assert load_pretrained is tu.load_pretrained
+    A = gaussian_matrix(250, 500, seed=0)
+    net, meta = load_pretrained("lista", "noiseless", A)
+    y = torch.as_tensor(A[:, :3].T.copy(), dtype=torch.float32)
+    for A_other in (A.astype(np.float32), torch.from_numpy(A).float(), net.A):
+        net2, _ = load_pretrained("lista", "noiseless", A_other)
+        torch.testing.assert_close(net2(y), net(y))
+    with pytest.raises(ValueError, match=r"sum\(A\) = .* for this A \(float64\)"):
+        load_pretrained("lista", "noiseless", gaussian_matrix(250, 500, seed=1))
+    A_moved = A.astype(np.float32)
+    A_moved[0, 0] += 0.01  # one entry moved by far more than float32 rounding
+    with pytest.raises(ValueError, match=r"for this A \(float32\)"):
+        load_pretrained("lista", "noiseless", A_moved)
+    with pytest.raises(ValueError, match=r"shape \(250, 499\).*\(250, 500\)"):
+        load_pretrained("lista", "noiseless", A[:, :499])
+    with pytest.raises(ValueError, match="model must be one of"):
+        load_pretrained("fista", "noiseless", A)
+
+
 # ------------------------------------------------------------------------------------------
 # bad input
 # ------------------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ Two conventions for the dictionary meet in this chapter, and the functions say w
   through ``A = dictionary.T``.
 
 Reference implementations: :func:`soft_threshold`, :func:`batch_ista`, :func:`batch_fista` (torch,
-batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` runs
-working-set coordinate descent with feature-sign steps on the Gram matrix for every signal in
-compiled loops (numba, optionally one signal per thread), and reaches the optimum to machine
-precision; its ``"omp"`` mode is Batch-OMP, used by K-SVD.
+batched, written the way the math reads). Fast CPU path: :func:`sparse_encode` follows the
+LASSO path (homotopy with Cholesky updates) on the Gram matrix for every signal in compiled
+loops (numba, optionally signals split between threads), finished where needed by working-set
+coordinate descent with feature-sign steps, and reaches the optimum to machine precision; its
+``"omp"`` mode is Batch-OMP, used by K-SVD.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from .._validation import as_float_array, check_int, check_positive
+from .._validation import as_float_array, check_int, check_positive, result_float_dtype
 from ..regression import soft_threshold
 from ._kernels import cd_batch, cd_batch_serial, omp_batch, omp_batch_serial
 
@@ -50,12 +51,12 @@ __all__ = [
 # Validation helpers
 # ------------------------------------------------------------------------------------------
 
-def _check_lam(lam, name: str = "lam") -> float:
+def _check_lam(lam, name: str = "lam", *, strict: bool = True) -> float:
     if isinstance(lam, torch.Tensor) and lam.numel() == 1:
         lam = float(lam)
     if isinstance(lam, np.ndarray) and lam.size == 1:
         lam = float(lam)
-    return check_positive(lam, name)
+    return check_positive(lam, name, strict=strict)
 
 
 def _to_tensor(x, name: str, dtype=None, device=None) -> torch.Tensor:
@@ -263,7 +264,7 @@ def sparse_coding_objective(X, dictionary, codes, lam: float, *, reduce: str = "
     X : array-like or torch.Tensor of shape (n_samples, n_features)
     dictionary : array-like or torch.Tensor of shape (n_atoms, n_features)
     codes : array-like or torch.Tensor of shape (n_samples, n_atoms)
-    lam : float > 0
+    lam : float >= 0
     reduce : {"mean", "sum", "none"}, default "mean"
         Average over the rows, sum them, or return one value per row.
 
@@ -285,7 +286,7 @@ def sparse_coding_objective(X, dictionary, codes, lam: float, *, reduce: str = "
     D = as_float_array(dictionary, "dictionary", ndim=2, dtype=np.float64)
     C = as_float_array(codes, "codes", ndim=2, dtype=np.float64)
     check_layout(X, D, C)
-    lam = _check_lam(lam)
+    lam = _check_lam(lam, strict=False)
     if reduce not in ("mean", "sum", "none"):
         raise ValueError(f"reduce must be 'mean', 'sum' or 'none', got {reduce!r}")
     R = X - C @ D
@@ -312,11 +313,14 @@ def check_layout(X, D, C=None):
 # ------------------------------------------------------------------------------------------
 
 _ALGORITHMS = ("cd", "fista", "omp")
+#: scikit-learn's names, accepted as aliases: both LASSO solvers of scikit-learn are answered by
+#: the exact working-set solver ("lasso_lars" is exact too; same objective, same optimum).
+_ALIASES = {"lasso_cd": "cd", "lasso_lars": "cd"}
 
 
-def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "cd",
-                  n_nonzero_coefs: int | None = None, max_iter: int = 1000,
-                  tol: float | None = None, init=None,
+def sparse_encode(X, dictionary, lam: float | None = None, *, alpha: float | None = None,
+                  algorithm: str = "cd", n_nonzero_coefs: int | None = None,
+                  max_iter: int = 1000, tol: float | None = None, init=None,
                   n_threads: int = 1) -> np.ndarray:
     r"""Sparse codes of many signals over one dictionary (fast CPU path).
 
@@ -324,17 +328,23 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     (``algorithm="cd"`` or ``"fista"``), or the ``l0``-constrained problem
     ``min ||x - c D||^2  s.t.  ||c||_0 <= n_nonzero_coefs`` greedily (``"omp"``). Same layout
     and same LASSO objective as :func:`sklearn.decomposition.sparse_encode` with
-    ``alpha=lam``: atoms are the rows of ``dictionary``.
+    ``alpha=lam``: atoms are the rows of ``dictionary``. scikit-learn's names work too:
+    ``alpha=`` for ``lam`` and ``algorithm="lasso_cd"`` (or ``"lasso_lars"``) for ``"cd"``, and a
+    float32 ``X`` with a float32 ``dictionary`` gives float32 codes, as in scikit-learn.
 
     How ``"cd"`` is fast: both products with the data, ``G = D D^T`` and ``B = X D^T``, are done
     once by BLAS; after that each signal is an ``n_atoms``-dimensional problem
-    ``0.5 c^T G c - b^T c + lam ||c||_1`` solved in a compiled loop. Each epoch builds a
-    *working set*, the current support plus the atoms that violate their optimality condition
-    ``|g_j| <= lam`` the most (``g = G c - b``), solves the problem restricted to it on its
-    small Gram matrix (a few coordinate-descent sweeps, then feature-sign steps that solve
-    ``G_SS c_S = b_S - lam sign(c_S)`` exactly and stop where a code changes sign; Lee et al.,
-    2006), and refreshes the gradient of every atom. It stops when the duality gap of the signal
-    is at most ``tol * ||x||^2``: usually the optimum to machine precision after a few epochs.
+    ``0.5 c^T G c - b^T c + lam ||c||_1`` solved in a compiled loop. Each signal follows the
+    LASSO path from ``c = 0`` down to ``lam`` (homotopy, Osborne et al., 2000; LARS-LASSO,
+    Efron et al., 2004): the active atoms move along ``G_AA^{-1} sign(c_A)`` until an atom
+    joins or a code reaches zero, and the Cholesky factor of ``G_AA`` is *updated* at each such
+    event (a new row, or Givens rotations), never refactorised, so a code with ``s`` non-zeros
+    costs about ``s`` steps of ``O(n_atoms s)``. The codes are then recomputed from the factor
+    and the duality gap is checked. Where the path has to stop early (an atom numerically in
+    the span of the active ones), a working-set solver finishes: coordinate-descent sweeps
+    and feature-sign steps (Lee et al., 2006) on the Gram matrix of the current support plus
+    the worst violators of ``|g_j| <= lam`` (``g = G c - b``). Either way it stops when the
+    duality gap of the signal is at most ``tol * ||x||^2``: the optimum to machine precision.
 
     Parameters
     ----------
@@ -342,13 +352,21 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
         Signals, one per row.
     dictionary : array-like of shape (n_atoms, n_features)
         Atoms as **rows** (scikit-learn's ``components_``). They need not be normalised.
-    lam : float > 0
-        Weight of the ``l1`` penalty (``"cd"`` and ``"fista"``).
-    algorithm : {"cd", "fista", "omp"}, default "cd"
+    lam : float >= 0
+        Weight of the ``l1`` penalty (``"cd"`` and ``"fista"``). ``lam = 0`` is accepted, as
+        scikit-learn accepts ``alpha=0``: the codes are then least-squares coefficients,
+        computed directly (``np.linalg.lstsq``); where the atoms are linearly dependent (more
+        atoms than features) the least-squares codes are not unique and this is the one of
+        smallest ``l2`` norm (scikit-learn's ``lasso_lars`` returns the one of smallest ``l1``
+        norm, its ``lasso_cd`` wherever its iterations stop).
+    alpha : float >= 0, optional
+        scikit-learn's name for ``lam`` (the same objective, no rescaling); pass one of the two.
+    algorithm : {"cd", "fista", "omp", "lasso_cd", "lasso_lars"}, default "cd"
         ``"cd"``: the numba coordinate descent above. ``"fista"``: :func:`batch_fista` in torch,
         ``max_iter`` iterations, no stopping rule. ``"omp"``: Batch-OMP through the Gram matrix
         (Rubinstein, Zibulevsky & Elad, 2008), the same selections as
-        :func:`sparsecourse.regression.omp` for each row.
+        :func:`sparsecourse.regression.omp` for each row. ``"lasso_cd"`` and ``"lasso_lars"``
+        (scikit-learn's names) are aliases of ``"cd"``, which solves the same LASSO exactly.
     n_nonzero_coefs : int, optional
         Maximum number of atoms per signal for ``"omp"`` (between 1 and ``n_atoms``);
         ``max(1, n_features // 10)`` if ``None``.
@@ -359,7 +377,9 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
         ``"omp"``: squared residual norm at which to stop early (scikit-learn's convention;
         default: no early stop).
     init : array-like of shape (n_samples, n_atoms), optional
-        Warm start for ``"cd"`` and ``"fista"`` (zeros by default).
+        Warm start for ``"fista"`` (zeros by default). ``"cd"`` follows the path from zero,
+        which is faster than any warm start, and starts from ``init`` only for a signal where
+        the path stops early and ``init`` has the lower objective.
     n_threads : int, default 1
         Threads for ``"cd"`` and ``"omp"``. With 1 a serial compiled loop runs (no thread
         pool: a numba/OpenMP pool that has just finished keeps its threads spinning, which
@@ -368,7 +388,9 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
 
     Returns
     -------
-    codes : ndarray of shape (n_samples, n_atoms), float64
+    codes : ndarray of shape (n_samples, n_atoms)
+        float32 if ``X`` and ``dictionary`` are both float32 (computed in float64, then
+        rounded), float64 otherwise.
 
     See Also
     --------
@@ -388,15 +410,31 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
     >>> S = sk_encode(X, D, algorithm="lasso_lars", alpha=0.5)
     >>> bool(sparse_coding_objective(X, D, C, 0.5) <= sparse_coding_objective(X, D, S, 0.5) + 1e-10)
     True
+    >>> C32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0.5,
+    ...                     algorithm="lasso_cd")          # scikit-learn's spelling
+    >>> C32.dtype, bool(np.allclose(C32, C, atol=1e-5))
+    (dtype('float32'), True)
     >>> (sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3) != 0).sum(axis=1).max()
     np.int64(3)
     """
-    X = as_float_array(X, "X", ndim=2, dtype=np.float64)
-    D = as_float_array(dictionary, "dictionary", ndim=2, dtype=np.float64)
+    X = as_float_array(X, "X", ndim=2)
+    D = as_float_array(dictionary, "dictionary", ndim=2)
+    out_dtype = result_float_dtype(X.dtype, D.dtype, name="X and dictionary")
+    X = X.astype(np.float64, copy=False)
+    D = D.astype(np.float64, copy=False)
     check_layout(X, D)
     n, k = X.shape[0], D.shape[0]
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
+    if algorithm not in _ALGORITHMS and algorithm not in _ALIASES:
+        raise ValueError(f"algorithm must be one of {_ALGORITHMS + tuple(_ALIASES)}, "
+                         f"got {algorithm!r}")
+    algorithm = _ALIASES.get(algorithm, algorithm)
+    if alpha is not None:
+        if lam is not None:
+            raise ValueError("pass the penalty as lam or as alpha (scikit-learn's name), "
+                             "not both")
+        lam, lam_name = alpha, "alpha"
+    else:
+        lam_name = "lam"
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if tol is not None:
         tol = check_positive(tol, "tol", strict=False)
@@ -410,21 +448,26 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
             raise ValueError(f"init must have shape (n_samples, n_atoms) = {(n, k)}, got {C.shape}")
     if algorithm == "omp":
         if lam is not None:
-            raise ValueError("lam is not used by algorithm='omp'; pass n_nonzero_coefs")
+            raise ValueError(f"{lam_name} is not used by algorithm='omp'; pass n_nonzero_coefs")
         if n_nonzero_coefs is None:
             n_nonzero_coefs = max(1, X.shape[1] // 10)
         k_max = check_int(n_nonzero_coefs, "n_nonzero_coefs", minimum=1, maximum=k)
         omp_tol = -1.0 if tol is None else tol
     else:
         if lam is None:
-            raise ValueError(f"lam is required for algorithm={algorithm!r}")
-        lam = _check_lam(lam)
+            raise ValueError(f"lam (or alpha) is required for algorithm={algorithm!r}")
+        lam = _check_lam(lam, lam_name, strict=False)
         if n_nonzero_coefs is not None:
             raise ValueError("n_nonzero_coefs is only used by algorithm='omp'")
     if n == 0:
-        return C
+        return C.astype(out_dtype, copy=False)
+    if algorithm != "omp" and lam == 0.0:
+        # no penalty: least squares, min ||x - c D||^2 for every row at once
+        C = np.linalg.lstsq(D.T, X.T, rcond=None)[0].T
+        return np.ascontiguousarray(C, dtype=out_dtype)
     if algorithm == "fista":
-        return batch_fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy()
+        return batch_fista(X, D.T, lam, n_iter=max_iter, x0=C).numpy().astype(out_dtype,
+                                                                             copy=False)
     G = D @ D.T
     B = X @ D.T
     xx = np.einsum("ij,ij->i", X, X)
@@ -433,7 +476,7 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
             cd_batch_serial(G, B, xx, lam, C, 1e-10 if tol is None else tol, max_iter)
         else:
             omp_batch_serial(G, B, xx, k_max, omp_tol, C)
-        return C
+        return C.astype(out_dtype, copy=False)
     previous = nb.get_num_threads()
     nb.set_num_threads(n_threads)
     try:
@@ -443,4 +486,4 @@ def sparse_encode(X, dictionary, lam: float | None = None, *, algorithm: str = "
             omp_batch(G, B, xx, k_max, omp_tol, C)
     finally:
         nb.set_num_threads(previous)
-    return C
+    return C.astype(out_dtype, copy=False)

@@ -54,8 +54,61 @@ DEFAULT_OUT = Path(os.environ.get("SPARSECOURSE_DATA",
 
 
 def a_checksum(A: np.ndarray) -> str:
-    """A short fingerprint of the dictionary, stored with the weights and checked on load."""
+    """A short fingerprint of the dictionary, stored with the weights and checked on load.
+
+    Two sums, ``sum(A)`` and ``sum(A * A[::-1])``, in float64, written with 11 significant
+    digits. :func:`check_dictionary` compares them with a tolerance that covers the rounding of
+    ``A`` to a narrower float type, so the same dictionary passes in float64, float32 or float16.
+    """
     return f"{float(np.sum(A)):.10e}|{float(np.sum(A * A[::-1])):.10e}"
+
+
+def _checksum_tolerances(A: np.ndarray) -> tuple[float, float]:
+    """How far each checksum term can move when ``A``'s entries are rounded to its dtype.
+
+    Rounding one entry to a float type with unit roundoff ``u`` moves it by at most ``u |a|``:
+    the first sum moves by at most ``u sum|A|``, the second by ``(2u + u^2) sum|A * A[::-1]|``.
+    A factor 4 on top covers the float64 summation itself.
+    """
+    u = float(np.finfo(A.dtype).eps) / 2 if A.dtype.kind == "f" else 0.0
+    u = max(u, float(np.finfo(np.float64).eps))
+    A64 = A.astype(np.float64)
+    return (4 * u * float(np.abs(A64).sum()),
+            4 * (2 * u + u * u) * float(np.abs(A64 * A64[::-1]).sum()))
+
+
+def check_dictionary(A, meta: dict, name: str = "the stored network") -> np.ndarray:
+    """Check that ``A`` is the dictionary a stored network was trained for; return it as float64.
+
+    ``A`` may be a NumPy array or a torch tensor (also the network's own float32 ``net.A``),
+    in float64 or float32: the checksum of :func:`a_checksum` is compared at the precision of
+    ``A``'s dtype and of the stored string, not bit for bit (float16 passes too, with a check
+    only as fine as float16). The error says what
+    differs: the shape, or which checksum term and by how much.
+    """
+    if hasattr(A, "detach") and hasattr(A, "cpu"):  # torch tensor
+        A = A.detach().cpu().numpy()
+    A = np.asarray(A)
+    if A.dtype.kind not in "fiu":
+        raise TypeError(f"A must be a real float array, got dtype {A.dtype}")
+    want = (int(meta["m"]), int(meta["n"]))
+    if A.shape != want:
+        raise ValueError(f"{name} was trained for another dictionary A: A has shape {A.shape}, "
+                         f"the stored one (m, n) = {want}")
+    A = A if A.dtype.kind == "f" else A.astype(np.float64)
+    stored = [float(v) for v in meta["A_checksum"].split("|")]
+    ours = [float(np.sum(A, dtype=np.float64)),
+            float(np.sum(A.astype(np.float64) * A[::-1].astype(np.float64)))]
+    tols = _checksum_tolerances(A)
+    for what, s, o, t in zip(("sum(A)", "sum(A * A[::-1])"), stored, ours, tols, strict=True):
+        t = t + 1e-10 * abs(s)  # the stored string keeps 11 significant digits
+        if not abs(o - s) <= t:
+            raise ValueError(
+                f"{name} was trained for another dictionary A: {what} = {o:.10e} for this A "
+                f"({A.dtype}), {s:.10e} for the stored one (difference {abs(o - s):.3e}, "
+                f"allowed {t:.1e} at {A.dtype} precision); build A with "
+                f"gaussian_matrix({want[0]}, {want[1]}, seed={meta.get('seed', 0)})")
+    return A.astype(np.float64)
 
 
 def build(model: str, A, layers: int):
@@ -131,19 +184,51 @@ def load_into(net: torch.nn.Module, tensors: dict) -> torch.nn.Module:
 
 
 def load_pretrained(model: str, setting: str, A, *, path: str | Path | None = None):
-    """Load a stored network for dictionary ``A`` (checked against the stored checksum).
+    """Load a stored unrolled network (Chapter 3's full-size LISTA experiment) for dictionary ``A``.
 
-    Returns ``(module, metadata)``.
+    Parameters
+    ----------
+    model : {"lista", "listacpss", "alista", "hyperlista"}
+    setting : {"noiseless", "snr40"}
+    A : array-like or torch.Tensor of shape (m, n)
+        The dictionary the network was trained for (atoms as columns), in any float dtype:
+        it is checked against the checksum stored with the weights at the precision of its
+        dtype (float32 ``A``, for instance the network's own ``net.A``, passes).
+    path : str or Path, optional
+        Folder with the ``<model>_<setting>.safetensors`` files; ``data/lista/`` of the
+        repository by default (or ``$SPARSECOURSE_DATA/lista``).
+
+    Returns
+    -------
+    (module, metadata) : the network with its weights, and the dictionary stored beside them
+        (problem size, training budget, test NMSE per layer).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not the dictionary of the stored network; the message says what differs.
+
+    Examples
+    --------
+    >>> from sparsecourse.coding import load_pretrained
+    >>> from sparsecourse.datasets import gaussian_matrix
+    >>> A = gaussian_matrix(250, 500, seed=0)
+    >>> net, meta = load_pretrained("alista", "noiseless", A)
+    >>> net2, _ = load_pretrained("alista", "noiseless", net.A)  # float32: passes too
+    >>> meta["m"], meta["n"], meta["layers"]
+    (250, 500, 16)
     """
     from safetensors import safe_open
 
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {tuple(SETTINGS)}, got {setting!r}")
     path = Path(path) if path is not None else DEFAULT_OUT
     file = path / f"{model}_{setting}.safetensors"
     with safe_open(str(file), framework="pt") as f:
         meta = json.loads(f.metadata()["json"])
-    A = np.asarray(A, dtype=float)
-    if a_checksum(A) != meta["A_checksum"]:
-        raise ValueError(f"{file.name} was trained for another dictionary A")
+    A = check_dictionary(A, meta, file.name)
     net = build(model, A, meta["layers"])
     return load_into(net, load_file(str(file))), meta
 

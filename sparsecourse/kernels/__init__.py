@@ -17,9 +17,20 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._validation import as_csr, as_float_array, result_float_dtype
-from ._numba_csr import axpy, axpy4, spmm_kernel, spmm_kernel_serial, spmv_kernel  # noqa: F401
+from ._numba_csr import (  # noqa: F401
+    axpy,
+    axpy4,
+    spmm_checked,
+    spmm_checked_serial,
+    spmm_kernel,
+    spmm_kernel_serial,
+    spmv_checked,
+    spmv_checked_serial,
+    spmv_kernel,
+)
 
 # Sparse GEMV for activation sparsity (chapter 5): input-major weights, skipped inputs skip rows.
 from ._numba_gemv import (  # noqa: E402, F401
@@ -56,10 +67,11 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         Preallocated output of the result dtype (avoids an allocation in a loop).
     check_finite : bool, default True
         Raise :class:`ValueError` if ``x`` or the stored values of ``A`` contain NaN or infinity.
-        The check is nearly free: ``x`` is checked before the product, and ``A`` only if the
-        result is not finite (every stored value reaches some output entry, and NaN or infinity
-        propagates). A non-finite result from finite input (overflow) gives a
-        :class:`RuntimeWarning`.
+        The check is nearly free: the kernel checks every entry of ``x`` and of the result in
+        the same pass as the product (no temporary arrays), and ``A``'s stored values are
+        checked only if the result is not finite (every stored value reaches some output entry,
+        and NaN or infinity propagates). A non-finite result from finite input (overflow)
+        gives a :class:`RuntimeWarning`. ``False`` skips all of this.
 
     Returns
     -------
@@ -74,22 +86,60 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     >>> csr_spmv(A, np.array([1.0, 1.0, 1.0]))
     array([3., 0., 3.])
     """
-    A, x, dtype = _operands(A, x, "x", check_finite)
+    if _ready(A, x, 1):  # already CSR and a contiguous vector of the same float dtype
+        dtype = x.dtype
+    else:
+        A, x, dtype = _operands(A, x, "x")
     m = A.shape[0]
     if out is None:
         out = np.empty(m, dtype=dtype)
     elif not (isinstance(out, np.ndarray) and out.shape == (m,) and out.dtype == dtype
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape ({m},)")
-    if m:
+    if check_finite:
+        serial = A.data.shape[0] + m < _SERIAL_WORK
+        kernel = spmv_checked_serial if serial else spmv_checked
+        if kernel(A.indptr, A.indices, A.data, x, out) != 0.0:
+            _name_culprit(A, x, "x", "csr_spmv")
+    elif m:
         spmv_kernel(A.indptr, A.indices, A.data, x, out)
-        if check_finite:
-            _check_result(out, A, "csr_spmv")
     return out
 
 
-def _operands(A, B, name: str, check_finite: bool):
-    """``A`` in CSR and the dense operand ``B`` (``x`` or ``X``), both in the result dtype."""
+#: Below this much work (stored values plus rows, times the width for SpMM), the checked
+#: products run on one thread: waking the thread pool costs more than it saves
+#: (benchmarks/spmv.py, "per-call overhead").
+_SERIAL_WORK = 32_768
+_CSR_TYPES = (sp.csr_array, sp.csr_matrix)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _ready(A, B, ndim: int) -> bool:
+    """Whether the operands can go to the kernel as they are (the common case, checked cheaply).
+
+    ``A`` a scipy CSR array/matrix (exact type, 2-D), ``B`` a C-contiguous ndarray of ``ndim``
+    dimensions whose dtype is ``A``'s, float32 or float64, with matching inner dimension.
+    Anything else takes the general path (:func:`_operands`), which converts or raises.
+    """
+    return (type(A) in _CSR_TYPES and type(B) is np.ndarray and B.ndim == ndim
+            and B.dtype in _FLOATS and A.data.dtype == B.dtype and A.ndim == 2
+            and B.shape[0] == A.shape[1] and B.flags.c_contiguous)
+
+
+def _name_culprit(A, B, name: str, fn: str) -> None:
+    """The fused check saw a non-finite value: raise naming the input, or warn on overflow."""
+    if not np.isfinite(B).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    as_csr(A, "A", dtype=A.dtype, check_finite=True)  # raises ValueError naming A
+    warnings.warn(f"{fn}: the result overflowed to infinity or NaN although A and the dense "
+                  "operand are finite; use float64 input", RuntimeWarning, stacklevel=3)
+
+
+def _operands(A, B, name: str):
+    """``A`` in CSR and the dense operand ``B`` (``x`` or ``X``), both in the result dtype.
+
+    Finiteness is not checked here: the kernels check it in the same pass as the product.
+    """
     A = as_csr(A, "A", check_finite=False)
     B = as_float_array(B, name, ndim=1 if name == "x" else 2, check_finite=False)
     k = A.shape[1]
@@ -98,16 +148,7 @@ def _operands(A, B, name: str, check_finite: bool):
         raise ValueError(f"{name} must have {need}, got shape {B.shape}")
     dtype = result_float_dtype(A.dtype, B.dtype, name=f"A and {name}")
     A = as_csr(A, "A", dtype=dtype, check_finite=False)
-    return A, as_float_array(B, name, dtype=dtype, check_finite=check_finite), dtype
-
-
-def _check_result(out: np.ndarray, A, fn: str) -> None:
-    """Name the culprit if a product came out non-finite (the dense operand is checked before)."""
-    if np.isfinite(out).all():
-        return
-    as_csr(A, "A", dtype=A.dtype, check_finite=True)  # raises ValueError naming A
-    warnings.warn(f"{fn}: the result overflowed to infinity or NaN although A and the dense "
-                  "operand are finite; use float64 input", RuntimeWarning, stacklevel=3)
+    return A, as_float_array(B, name, dtype=dtype, check_finite=False), dtype
 
 
 def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
@@ -124,8 +165,9 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
     out : ndarray, shape (m, n), optional
         Preallocated C-contiguous output of the result dtype.
     check_finite : bool, default True
-        Raise :class:`ValueError` on NaN or infinity in ``X`` or in ``A``'s stored values (checked
-        as in :func:`csr_spmv`: ``X`` before, ``A`` only if the result is not finite).
+        Raise :class:`ValueError` on NaN or infinity in ``X``, ``bias`` or ``A``'s stored values
+        (checked as in :func:`csr_spmv`: ``X`` and the result in the kernel's pass, ``A`` only
+        if the result is not finite).
 
     Returns
     -------
@@ -143,10 +185,13 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
     array([[11.],
            [22.]])
     """
-    A, X, dtype = _operands(A, X, "X", check_finite)
+    if _ready(A, X, 2):
+        dtype = X.dtype
+    else:
+        A, X, dtype = _operands(A, X, "X")
     m = A.shape[0]
     if bias is None:
-        b = np.empty(0, dtype=dtype)
+        b = _NO_BIAS[dtype]
     else:
         b = as_float_array(bias, "bias", ndim=1, dtype=dtype, check_finite=check_finite)
         if b.shape != (m,):
@@ -157,13 +202,19 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
     elif not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
-    if m and shape[1]:
+    if check_finite:
+        serial = (A.data.shape[0] + m) * max(shape[1], 1) < _SERIAL_WORK
+        kernel = spmm_checked_serial if serial else spmm_checked
+        if kernel(A.indptr, A.indices, A.data, X, b, out) != 0.0:
+            _name_culprit(A, X, "X", "csr_spmm")
+    elif m and shape[1]:
         spmm_kernel(A.indptr, A.indices, A.data, X, b, out)
-        if check_finite:
-            _check_result(out, A, "csr_spmm")
     elif m:
         out[:] = b[:, None] if b.size else 0
     return out
+
+
+_NO_BIAS = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
 
 
 def triton_available(*, require_gpu: bool = False) -> bool:
