@@ -56,6 +56,7 @@ from .masks import (
     save_masks,
     set_state,
 )
+from .nm_training import NMTrainResult, gradient_flow, train_nm
 from .oneshot import (
     SlicedLM,
     collect_grams,
@@ -115,6 +116,8 @@ __all__ = [
     "sparsegpt", "obs_reference", "magnitude_mask", "wanda_mask", "nm_mask_scores", "dsnot",
     "reconstruction_error", "collect_grams", "default_calibration", "linear_layers",
     "prune_model", "model_density", "slicegpt", "SlicedLM", "evopress",
+    # N:M training from scratch
+    "train_nm", "NMTrainResult", "gradient_flow",
     # training
     "DigitsData", "digits_data", "lenet_300_100", "evaluate", "TrainResult", "train",
 ]
