@@ -170,3 +170,24 @@ def test_doctests():
     mod = importlib.import_module("sparsecourse.pruning.oneshot")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0
+
+
+def test_exercise_checks_accept_right_and_reject_wrong_answers():
+    from sparsecourse.checks import check_nm_mask, check_obs_update
+    from sparsecourse.kernels import nm_mask
+
+    def obs(w, H, j):
+        Hinv = np.linalg.inv(H)
+        return w - w[j] / Hinv[j, j] * Hinv[:, j]
+
+    def zero_only(w, H, j):  # magnitude-style: no repair
+        w = w.copy()
+        w[j] = 0
+        return w
+
+    assert check_obs_update(obs)
+    assert not check_obs_update(zero_only)
+    assert "raised" in repr(check_obs_update(lambda w, H, j: 1 / 0))
+    assert check_nm_mask(nm_mask)
+    assert not check_nm_mask(lambda W, n, m: np.abs(W) > 0)
+    assert not check_nm_mask(lambda W, n, m: nm_mask(-np.abs(W) + 10, n, m))
