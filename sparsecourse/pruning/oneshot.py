@@ -413,6 +413,18 @@ def dsnot(W, W_pruned, H, mean, *, nm=None, max_cycles: int = 50, tol: float = 1
     Returns
     -------
     Same type as ``W_pruned``, same number of non-zeros per row.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(16, 200)) + 1.0          # inputs with non-zero means
+    >>> W = rng.normal(size=(4, 16)); H = X @ X.T
+    >>> Wp = W * wanda_mask(W, H, density=0.5).numpy()
+    >>> Wd = dsnot(W, Wp, H, X.mean(1))
+    >>> bool((Wd != 0).sum() == (Wp != 0).sum())
+    True
+    >>> reconstruction_error(W, Wd, H) <= reconstruction_error(W, Wp, H)
+    True
     """
     Wt, Ht, _ = _check_WH(W, H)
     Wp, back = _to_torch(W_pruned, "W_pruned")
@@ -565,6 +577,14 @@ def collect_grams(model, calib=None, *, batch_size: int = 8) -> dict[str, dict]:
 
     One pass of the (unchanged) model over the calibration tokens. Returns
     ``{name: {"H": H, "mean": mean, "tokens": count}}``.
+
+    Examples
+    --------
+    >>> from sparsecourse.models import LlamaLM, ModelConfig
+    >>> m = LlamaLM(ModelConfig(vocab_size=64, d_model=16, n_heads=2, n_layers=1, d_ff=32))
+    >>> g = collect_grams(m, torch.randint(0, 64, (2, 8)))
+    >>> g["model.layers.0.mlp.down_proj"]["H"].shape, g["model.layers.0.mlp.up_proj"]["tokens"]
+    (torch.Size([32, 32]), 16)
     """
     lin = linear_layers(model)
     hooks = {k: _GramHook(m.in_features) for k, m in lin.items()}
@@ -882,6 +902,15 @@ def evopress(model, density: float, calib=None, *, levels=(-0.2, -0.1, 0.0, 0.1,
     Returns
     -------
     (model, densities, history): the pruned model, ``{name: density}``, best loss per generation.
+
+    Examples
+    --------
+    >>> from sparsecourse.models import LlamaLM, ModelConfig
+    >>> m = LlamaLM(ModelConfig(vocab_size=64, d_model=16, n_heads=2, n_layers=2, d_ff=32))
+    >>> ids = torch.randint(0, 64, (4, 16), generator=torch.Generator().manual_seed(0))
+    >>> pm, dens, hist = evopress(m, 0.5, ids, generations=2, offspring=2)
+    >>> hist[-1] <= hist[0], round(model_density(pm), 2)
+    (True, 0.5)
     """
     density = check_density(density)
     lv = [density + float(v) for v in levels]
