@@ -8,7 +8,7 @@ message ("Correct! ..." or what went wrong and on which input) and is truthy onl
 The checks live in one private module per chapter (``_intro``, ``_regression``,
 ``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``)
 and are all
-importable from here.
+importable from here (``_oneshot``: chapter 7).
 """
 
 from . import (
@@ -17,6 +17,7 @@ from . import (
     _core,
     _intro,
     _lista,
+    _oneshot,
     _phase_retrieval,
     _pruning,
     _regression,
@@ -25,7 +26,7 @@ from . import (
 
 __all__: list[str] = []
 for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _lista, _pruning,
-                _sparse_nn, _activation):
+                _sparse_nn, _activation, _oneshot):
     for _name in _module.__all__:
         _obj = getattr(_module, _name)
         if hasattr(_obj, "__module__"):

@@ -43,6 +43,18 @@ from ._numba_gemv import (  # noqa: E402, F401
     sparse_gemv_reference,
 )
 
+# N:M structured sparsity (chapter 7): masks, the 2:4 compressed format, GEMV/GEMM kernels.
+from .nm import (  # noqa: E402, F401
+    NMPacked,
+    is_nm_sparse,
+    nm_gemm,
+    nm_gemv,
+    nm_gemv_reference,
+    nm_mask,
+    nm_pack,
+    nm_unpack,
+)
+
 # The compiled loops ``spmv_kernel``, ``spmm_kernel`` (with an optional bias),
 # ``spmm_kernel_serial``, the inner loops ``axpy``/``axpy4`` and the GEMV loops ``compact_kernel``
 # and ``gemv_kernel`` are public too, for the other
@@ -50,7 +62,9 @@ from ._numba_gemv import (  # noqa: E402, F401
 # (and of the API page, which documents functions).
 __all__ = ["csr_spmv", "csr_spmm", "triton_available", "triton_csr_spmv",
            "input_major", "sparse_gemv", "sparse_gemv_reference", "cats_mlp",
-           "cats_mlp_reference", "triton_sparse_gemv", "triton_cats_mlp"]
+           "cats_mlp_reference", "triton_sparse_gemv", "triton_cats_mlp",
+           "NMPacked", "nm_mask", "is_nm_sparse", "nm_pack", "nm_unpack", "nm_gemv",
+           "nm_gemm", "nm_gemv_reference"]
 
 
 def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:

@@ -12,6 +12,9 @@ The pieces, each in its own module:
 - ``dst``: SET and RigL topology updates at constant density;
 - ``planted``: planted tickets ("Plant 'n' Seek") to grade pruning
   methods against a known answer;
+- ``oneshot``: one-shot pruning of a pretrained language model (magnitude, Wanda-style,
+  SparseGPT, DSnoT, SliceGPT, EvoPress-style density search), layer by layer on calibration text;
+- ``nm_training``: N:M sparse training from scratch (SR-STE, STEP, progressive gradient flow);
 - ``training``: the digits data, a LeNet-300-100-style MLP and a small
   deterministic training loop that records the early-stopping iteration.
 
@@ -53,6 +56,24 @@ from .masks import (
     save_masks,
     set_state,
 )
+from .nm_training import NMTrainResult, gradient_flow, train_nm
+from .oneshot import (
+    SlicedLM,
+    collect_grams,
+    default_calibration,
+    dsnot,
+    evopress,
+    linear_layers,
+    magnitude_mask,
+    model_density,
+    nm_mask_scores,
+    obs_reference,
+    prune_model,
+    reconstruction_error,
+    slicegpt,
+    sparsegpt,
+    wanda_mask,
+)
 from .planted import PlantedTicket, plant_ticket, ticket_recall
 from .scores import (
     check_sparsity,
@@ -91,6 +112,12 @@ __all__ = [
     "DynamicSparseTraining",
     # planted tickets
     "PlantedTicket", "plant_ticket", "ticket_recall",
+    # one-shot pruning of language models
+    "sparsegpt", "obs_reference", "magnitude_mask", "wanda_mask", "nm_mask_scores", "dsnot",
+    "reconstruction_error", "collect_grams", "default_calibration", "linear_layers",
+    "prune_model", "model_density", "slicegpt", "SlicedLM", "evopress",
+    # N:M training from scratch
+    "train_nm", "NMTrainResult", "gradient_flow",
     # training
     "DigitsData", "digits_data", "lenet_300_100", "evaluate", "TrainResult", "train",
 ]
