@@ -57,7 +57,8 @@ def grouped_mm_reference(x: torch.Tensor, w: torch.Tensor, offsets) -> torch.Ten
     True
     """
     off = check_grouped(x, w, offsets)
-    return torch.cat([x[a:b] @ w[g] for g, (a, b) in enumerate(zip(off[:-1], off[1:], strict=True))])
+    pieces = zip(off[:-1], off[1:], strict=True)
+    return torch.cat([x[a:b] @ w[g] for g, (a, b) in enumerate(pieces)])
 
 
 @numba.njit(parallel=True, cache=True)
