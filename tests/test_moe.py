@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from sparsecourse.moe import (  # noqa: E402
     MoELayer,
+    Routing,
     apply_capacity,
     expert_choice_routing,
     expert_offsets,
@@ -222,3 +223,51 @@ def test_triton_grouped_mm_interpreter():
     assert torch.allclose(layer(xx), y, atol=1e-4)
     with pytest.raises(ValueError, match="block_m"):
         triton_grouped_mm(x, w, off, block_m=8)
+
+
+def test_checks_accept_right_and_reject_wrong():
+    from sparsecourse.checks import (
+        check_balance_loss_range,
+        check_expert_offsets,
+        check_load_balancing_loss,
+        check_tokens_dropped,
+    )
+
+    def lb(probs, expert):  # through the package: a Routing of the given top-1 choices
+        n = len(expert)
+        return load_balancing_loss(Routing(torch.arange(n), expert, torch.ones(n), probs))
+
+    assert check_load_balancing_loss(lb)
+    assert not check_load_balancing_loss(lambda p, e: p.mean(0).square().sum())
+    assert check_balance_loss_range(lambda E: (1, E))
+    assert not check_balance_loss_range(lambda E: (1 / E, 1))
+    assert check_expert_offsets(expert_offsets)
+    assert not check_expert_offsets(lambda e, n: torch.bincount(e, minlength=n).cumsum(0))
+
+    def dropped(expert, n_experts, cf):
+        cap = math.ceil(cf * len(expert) / n_experts)
+        r = switch_routing(torch.nn.functional.one_hot(torch.tensor(expert), n_experts) * 9.0,
+                           capacity_factor=cf)
+        assert r.n_dropped == sum(max(0, expert.count(i) - cap) for i in range(n_experts))
+        return r.n_dropped
+
+    assert check_tokens_dropped(dropped)
+    assert not check_tokens_dropped(lambda e, n, cf: 0)
+
+
+def test_moe_lm_save_load(tmp_path):
+    from sparsecourse.models import ModelConfig
+    from sparsecourse.moe.lm import load_moe_lm, moe_layers, moe_lm, save_moe_lm, total_aux_loss
+
+    cfg = ModelConfig(vocab_size=2048, d_model=16, n_layers=2, n_heads=2, d_ff=32,
+                      activation="swiglu", max_seq_len=16)
+    model = moe_lm(cfg, 4, 1)
+    ids = torch.randint(0, 2048, (2, 16))
+    y = model(ids)
+    assert total_aux_loss(model) > 0 and len(moe_layers(model)) == 2
+    path = save_moe_lm(model, tmp_path / "m.safetensors", {"run": "t"})
+    loaded = load_moe_lm(path)
+    assert loaded.metadata["run"] == "t"
+    assert torch.allclose(loaded(ids), y, atol=2e-2)
+    with pytest.raises(ValueError, match="swiglu"):
+        moe_lm(ModelConfig(vocab_size=64, d_model=16, n_layers=1, n_heads=2, d_ff=32), 4)

@@ -6,7 +6,8 @@ message ("Correct! ..." or what went wrong and on which input) and is truthy onl
 ``assert check_spmv(my_spmv)`` works in a test or a notebook cell.
 
 The checks live in one private module per chapter (``_intro``, ``_regression``,
-``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``)
+``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``,
+``_moe``)
 and are all
 importable from here.
 """
@@ -17,6 +18,7 @@ from . import (
     _core,
     _intro,
     _lista,
+    _moe,
     _phase_retrieval,
     _pruning,
     _regression,
@@ -25,7 +27,7 @@ from . import (
 
 __all__: list[str] = []
 for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _lista, _pruning,
-                _sparse_nn, _activation):
+                _sparse_nn, _activation, _moe):
     for _name in _module.__all__:
         _obj = getattr(_module, _name)
         if hasattr(_obj, "__module__"):

@@ -253,7 +253,7 @@ class MoELayer(nn.Module):
             if tok.numel() == 0:
                 continue
             y = self.experts.expert(e, x[tok]) * r.gate[mask, None]
-            out = out.index_add(0, tok, y)
+            out.index_add_(0, tok, y)
         return out
 
     def _grouped(self, x, r):
