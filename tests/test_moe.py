@@ -128,6 +128,11 @@ def test_dense_equals_readable_formula():
     x = torch.randn(5, 8)
     y = layer(x)
     probs = torch.softmax(x @ layer.gate.weight.T, -1)
+    top1 = MoELayer(8, 16, 4, 1, seed=3)
+    y1 = top1(x)
+    for t in range(5):  # k = 1: the gate is the raw probability (Switch)
+        e = int(probs[t].argmax())
+        assert torch.allclose(y1[t], probs[t, e] * top1.experts.expert(e, x[t]), atol=1e-6)
     top = probs.topk(2, -1)
     for t in range(5):
         w = top.values[t] / top.values[t].sum()

@@ -1,6 +1,6 @@
 """Chapter 6: mixture of experts (needs torch).
 
-Routers and their losses (:mod:`~sparsecourse.moe.routing`), the :class:`MoELayer` with dense,
+Routers and their losses (``sparsecourse.moe.routing``), the :class:`MoELayer` with dense,
 loop and grouped (dropless, MegaBlocks-style) dispatch, grouped GEMM kernels (numba on the CPU,
 Triton in ``sparsecourse.moe.triton_grouped``), MoEfication of a trained dense MLP
 (:mod:`~sparsecourse.moe.moefication`), expert parallelism over ``torch.distributed``

@@ -104,7 +104,7 @@ class MoELayer(nn.Module):
         ``k * capacity_factor * n / E``); the maximum for ``"threshold"``; must be 1 for
         ``"switch"``.
     router : {"topk", "switch", "expert_choice", "threshold"}
-        See :mod:`sparsecourse.moe.routing`.
+        See ``sparsecourse.moe.routing``.
     dispatch : {"dense", "loop", "grouped"}
         How tokens reach experts (changeable later: ``layer.dispatch = "loop"``).
     capacity_factor : float or None
@@ -115,7 +115,7 @@ class MoELayer(nn.Module):
     noise_std : float
         Noise on the logits of the ``"topk"`` router, in training mode only.
     aux_loss_coef, z_loss_coef : float
-        Weights of the load-balancing loss and the router z-loss in :attr:`aux_loss`.
+        Weights of the load-balancing loss and the router z-loss in ``aux_loss``.
     grouped_backend : {"torch", "numba", "triton"}
         The grouped GEMM's forward.
     seed : int

@@ -28,7 +28,7 @@ MOE_DATA_DIR = DATA_DIR / "moe"
 
 def moe_lm(config: ModelConfig, n_experts: int, k: int = 1, *, seed: int = 0,
            **layer_kwargs) -> LlamaLM:
-    """A :class:`LlamaLM` with :class:`MoELayer` MLPs (SwiGLU experts of width ``config.d_ff``).
+    """A :class:`~sparsecourse.models.LlamaLM` with :class:`~sparsecourse.moe.MoELayer` MLPs (SwiGLU experts of width ``config.d_ff``).
 
     Examples
     --------
@@ -52,7 +52,7 @@ def moe_lm(config: ModelConfig, n_experts: int, k: int = 1, *, seed: int = 0,
 
 
 def moe_layers(model: nn.Module) -> list[MoELayer]:
-    """The :class:`MoELayer` modules of ``model``, in order."""
+    """The :class:`~sparsecourse.moe.MoELayer` modules of ``model``, in order."""
     return [m for m in model.modules() if isinstance(m, MoELayer)]
 
 

@@ -171,7 +171,7 @@ class MoEfiedMLP(nn.Module):
         return torch.einsum("...em,emd->...ed", h, self.w_down).norm(dim=-1)
 
     def scores(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        """Routing scores ``(..., E)`` of the current :attr:`mode`."""
+        """Routing scores ``(..., E)`` of the current ``mode``."""
         if self.mode == "oracle":
             h = self.expert_activations(x) if h is None else h
             return self.contribution_norms(h)

@@ -300,14 +300,17 @@ def route(logits: torch.Tensor, router: str, *, k: int = 1, capacity_factor: flo
 
     ``capacity_factor`` limits ``"topk"`` and ``"switch"`` (``None``: dropless), sets the
     capacity of ``"expert_choice"`` (``None`` means 1.0); ``k`` caps ``"threshold"``.
+    ``"topk"`` renormalises the ``k`` chosen probabilities when ``k > 1``; with ``k = 1`` the
+    gate is the raw probability, as in Switch (a renormalised single gate would always be 1
+    and the router would get no gradient from the task loss).
 
     Examples
     --------
     >>> route(torch.zeros(4, 2), "topk", k=2).token.numel()
     8
     """
-    if router == "topk":
-        r = topk_routing(logits, k, noise_std=noise_std, generator=generator)
+    if router == "topk":  # k = 1: the raw probability is the gate (else it would be 1)
+        r = topk_routing(logits, k, noise_std=noise_std, generator=generator, normalize=k > 1)
         if capacity_factor is not None:
             r = apply_capacity(r, expert_capacity(r.n_tokens, r.n_experts, k, capacity_factor))
         return r
