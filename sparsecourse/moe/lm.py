@@ -21,14 +21,17 @@ from ..models.data import DATA_DIR
 from .layer import MoELayer
 
 __all__ = ["moe_lm", "moe_layers", "total_aux_loss", "save_moe_lm", "load_moe_lm",
-           "MOE_DATA_DIR", "load_training_log", "expert_load"]
+           "MOE_DATA_DIR", "load_training_log", "expert_load", "router_inputs"]
 
 MOE_DATA_DIR = DATA_DIR / "moe"
 
 
 def moe_lm(config: ModelConfig, n_experts: int, k: int = 1, *, seed: int = 0,
            **layer_kwargs) -> LlamaLM:
-    """A :class:`~sparsecourse.models.LlamaLM` with :class:`~sparsecourse.moe.MoELayer` MLPs (SwiGLU experts of width ``config.d_ff``).
+    """A :class:`~sparsecourse.models.LlamaLM` with :class:`~sparsecourse.moe.MoELayer` MLPs.
+
+    The experts are SwiGLU MLPs of width ``config.d_ff``; ``layer_kwargs`` go to every
+    :class:`~sparsecourse.moe.MoELayer` (router, capacity, loss weights).
 
     Examples
     --------
@@ -134,3 +137,25 @@ def expert_load(model: nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
         c = m.last_routing.tokens_per_expert().float()
         out.append(c / c.sum())
     return out
+
+
+@torch.no_grad()
+def router_inputs(model: nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
+    """The input rows ``(n_tokens, d_model)`` of every MoE layer on batch ``ids``.
+
+    Feed them to ``layer.gate`` to get router logits, then to any router of
+    ``sparsecourse.moe`` to compare routers on the same tokens.
+    """
+    layers = moe_layers(model)
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, a: seen.append(a[0].reshape(
+        -1, a[0].shape[-1]).detach())) for m in layers]
+    was = model.training
+    model.eval()
+    try:
+        model(ids)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return seen
