@@ -114,6 +114,10 @@ class MoELayer(nn.Module):
         Cumulative probability of the ``"threshold"`` router.
     noise_std : float
         Noise on the logits of the ``"topk"`` router, in training mode only.
+    normalize_gates : bool or None
+        Renormalise the chosen probabilities to sum to 1 (``None``: for top-k with
+        ``k > 1`` and the threshold router; top-1 and expert choice use raw probabilities).
+        Changeable on a live layer, like ``router``, ``k`` and ``capacity_factor``.
     aux_loss_coef, z_loss_coef : float
         Weights of the load-balancing loss and the router z-loss in ``aux_loss``.
     grouped_backend : {"torch", "numba", "triton"}
@@ -144,7 +148,8 @@ class MoELayer(nn.Module):
     def __init__(self, d_model: int, d_ff: int, n_experts: int, k: int = 1, *,
                  router: str = "topk", dispatch: str = "grouped",
                  capacity_factor: float | None = None, threshold: float = 0.9,
-                 noise_std: float = 0.0, aux_loss_coef: float = 0.01, z_loss_coef: float = 1e-3,
+                 noise_std: float = 0.0, normalize_gates: bool | None = None,
+                 aux_loss_coef: float = 0.01, z_loss_coef: float = 1e-3,
                  grouped_backend: str = "torch", seed: int = 0, down_scale: float = 1.0) -> None:
         super().__init__()
         self.d_model = _check_int(d_model, "d_model")
@@ -169,6 +174,7 @@ class MoELayer(nn.Module):
         self.capacity_factor = capacity_factor
         self.threshold = threshold
         self.noise_std = noise_std
+        self.normalize_gates = normalize_gates
         self.aux_loss_coef = aux_loss_coef
         self.z_loss_coef = z_loss_coef
         self.grouped_backend = grouped_backend
@@ -206,7 +212,8 @@ class MoELayer(nn.Module):
         """Router logits and token-expert pairs of rows ``x`` ``(n, d_model)``."""
         logits = self.gate(x)
         r = route(logits, self.router, k=self.k, capacity_factor=self.capacity_factor,
-                  threshold=self.threshold, noise_std=self.noise_std if self.training else 0.0)
+                  threshold=self.threshold, noise_std=self.noise_std if self.training else 0.0,
+                  normalize=self.normalize_gates)
         return r, logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -259,13 +259,13 @@ def expert_choice_routing(logits: torch.Tensor, capacity_factor: float = 1.0,
 
 
 def threshold_routing(logits: torch.Tensor, threshold: float = 0.9,
-                      max_k: int | None = None) -> Routing:
+                      max_k: int | None = None, *, normalize: bool = True) -> Routing:
     """Threshold (dynamic-k) routing of XMoE ("Sparser Selection").
 
     Each token takes experts in decreasing order of probability until their cumulative
     probability reaches ``threshold`` (at least one, at most ``max_k``): a confident token
     uses one expert, an uncertain one several. Gates are the chosen probabilities,
-    renormalised to sum to 1.
+    renormalised to sum to 1 (``normalize=False``: the raw probabilities).
 
     Examples
     --------
@@ -289,20 +289,24 @@ def threshold_routing(logits: torch.Tensor, threshold: float = 0.9,
     token = torch.arange(n, device=logits.device)[:, None].expand(n, n_experts)[take]
     expert = idx[take]
     gate = torch.where(take, sorted_p, 0.0)
-    gate = (gate / gate.sum(-1, keepdim=True))[take]
+    if normalize:
+        gate = gate / gate.sum(-1, keepdim=True)
+    gate = gate[take]
     return Routing(token, expert, gate.to(logits.dtype), probs)
 
 
 def route(logits: torch.Tensor, router: str, *, k: int = 1, capacity_factor: float | None = None,
           threshold: float = 0.9, noise_std: float = 0.0,
-          generator: torch.Generator | None = None) -> Routing:
+          generator: torch.Generator | None = None, normalize: bool | None = None) -> Routing:
     """Call a router by name: ``"topk"``, ``"switch"``, ``"expert_choice"`` or ``"threshold"``.
 
     ``capacity_factor`` limits ``"topk"`` and ``"switch"`` (``None``: dropless), sets the
     capacity of ``"expert_choice"`` (``None`` means 1.0); ``k`` caps ``"threshold"``.
     ``"topk"`` renormalises the ``k`` chosen probabilities when ``k > 1``; with ``k = 1`` the
     gate is the raw probability, as in Switch (a renormalised single gate would always be 1
-    and the router would get no gradient from the task loss).
+    and the router would get no gradient from the task loss). ``normalize`` overrides this
+    for ``"topk"`` and ``"threshold"`` (``False``: raw probabilities as gates, e.g. to swap
+    routers at inference in a model trained with top-1).
 
     Examples
     --------
@@ -310,7 +314,8 @@ def route(logits: torch.Tensor, router: str, *, k: int = 1, capacity_factor: flo
     8
     """
     if router == "topk":  # k = 1: the raw probability is the gate (else it would be 1)
-        r = topk_routing(logits, k, noise_std=noise_std, generator=generator, normalize=k > 1)
+        norm = k > 1 if normalize is None else normalize
+        r = topk_routing(logits, k, noise_std=noise_std, generator=generator, normalize=norm)
         if capacity_factor is not None:
             r = apply_capacity(r, expert_capacity(r.n_tokens, r.n_experts, k, capacity_factor))
         return r
@@ -319,7 +324,8 @@ def route(logits: torch.Tensor, router: str, *, k: int = 1, capacity_factor: flo
     if router == "expert_choice":
         return expert_choice_routing(logits, 1.0 if capacity_factor is None else capacity_factor, k)
     if router == "threshold":
-        return threshold_routing(logits, threshold, k)
+        return threshold_routing(logits, threshold, k,
+                                 normalize=True if normalize is None else normalize)
     raise ValueError(f"router must be one of {ROUTERS}, got {router!r}")
 
 
