@@ -110,7 +110,7 @@ class ExpertParallelMoE(nn.Module):
         lo = self.rank * self.n_local
         self.expert_range = range(lo, lo + self.n_local)
         self.router_kwargs = dict(k=layer.k, capacity_factor=layer.capacity_factor,
-                                  threshold=layer.threshold)
+                                  threshold=layer.threshold, normalize=layer.normalize_gates)
         self.router = layer.router
         self.gate = nn.Linear(layer.d_model, layer.n_experts, bias=False)
         self.gate.weight = nn.Parameter(layer.gate.weight.detach().clone())
