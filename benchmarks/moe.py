@@ -13,7 +13,9 @@ y.backward(g)`` (gradients of the input, the router and all expert weights):
 ``grouped``        ``dispatch="grouped"``: sort the pairs by expert once, gather the rows,
                    three grouped GEMMs (one autograd node each), one scatter-add back
 ``loop``           ``dispatch="loop"``: per expert a boolean mask over the pairs, a gather,
-                   the expert's three GEMMs and elementwise ops, a scatter-add
+                   the expert's three GEMMs and elementwise ops, a scatter-add (the stacked
+                   weights are unbound into per-expert views once per forward, so the
+                   gradients cost what a list of separate expert modules would)
 ``dense_masked``   ``dispatch="dense"``: every expert on every token, outputs multiplied by
                    the (mostly zero) gate matrix: E / k times the reference's FLOPs
 =================  ==========================================================================

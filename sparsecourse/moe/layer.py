@@ -65,9 +65,20 @@ class SwiGLUExperts(nn.Module):
         self.w_up = init(n_experts, d_model, d_ff)
         self.w_down = init(n_experts, d_ff, d_model, s=std * down_scale)
 
-    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        """Expert ``e`` on rows ``x`` (the readable one-expert forward)."""
-        return (F.silu(x @ self.w_gate[e]) * (x @ self.w_up[e])) @ self.w_down[e]
+    def expert(self, e: int, x: torch.Tensor, weights=None) -> torch.Tensor:
+        """Expert ``e`` on rows ``x`` (the readable one-expert forward).
+
+        ``weights``: the ``(w_gate, w_up, w_down)`` of :meth:`per_expert` (one unbind per
+        forward); indexing the stacked weights per expert instead would make autograd build a
+        full-size zero gradient for every expert (``E`` times the memory traffic).
+        """
+        wg, wu, wd = weights if weights is not None else (self.w_gate, self.w_up, self.w_down)
+        return (F.silu(x @ wg[e]) * (x @ wu[e])) @ wd[e]
+
+    def per_expert(self) -> tuple:
+        """The weights split into per-expert views (``unbind``: one gradient stack for all),
+        as a list of ``nn.Linear``-style experts would hold them."""
+        return self.w_gate.unbind(0), self.w_up.unbind(0), self.w_down.unbind(0)
 
     def grouped(self, x: torch.Tensor, offsets, backend: str = "torch") -> torch.Tensor:
         """All experts on sorted rows ``x``: expert ``g`` on ``x[offsets[g]:offsets[g+1]]``."""
@@ -247,19 +258,21 @@ class MoELayer(nn.Module):
 
     def _dense(self, x, r):
         combine = r.combine_matrix()  # (n, E), zero where a token is not routed
+        w = self.experts.per_expert()
         out = torch.zeros_like(x)
         for e in range(self.n_experts):  # every expert on every token, masked
-            out = out + combine[:, e : e + 1] * self.experts.expert(e, x)
+            out = out + combine[:, e : e + 1] * self.experts.expert(e, x, w)
         return out
 
     def _loop(self, x, r):
+        w = self.experts.per_expert()
         out = torch.zeros_like(x)
         for e in range(self.n_experts):
             mask = r.expert == e
             tok = r.token[mask]
             if tok.numel() == 0:
                 continue
-            y = self.experts.expert(e, x[tok]) * r.gate[mask, None]
+            y = self.experts.expert(e, x[tok], w) * r.gate[mask, None]
             out.index_add_(0, tok, y)
         return out
 
