@@ -34,6 +34,10 @@ activation
     Chapter 5: measuring activation sparsity (exact zeros, ReLU² Wins' magnitude definition,
     PPL-p%), the training-free methods CATS, TEAL, CHESS and top-k for any Llama-style model,
     and a predictor of active neurons (needs torch).
+moe
+    Chapter 6: mixture of experts: routers (top-k, Switch, expert choice, threshold) and their
+    losses, an MoE layer with dense, loop and grouped (dropless) dispatch, grouped GEMM kernels,
+    MoEfication of a dense MLP and expert parallelism over torch.distributed (needs torch).
 checks
     Pass/fail helpers for the book's exercises.
 claims
@@ -56,7 +60,7 @@ configure_threads()
 
 from . import checks, datasets, kernels, regression, utils  # noqa: E402
 
-_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models", "activation")
+_LAZY = ("phase_retrieval", "coding", "pruning", "sparse_nn", "models", "activation", "moe")
 
 __all__ = ["__version__", "available_cpus", "configure_threads",
            "checks", "datasets", "kernels", "regression", "utils", *_LAZY]

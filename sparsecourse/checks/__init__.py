@@ -6,9 +6,8 @@ message ("Correct! ..." or what went wrong and on which input) and is truthy onl
 ``assert check_spmv(my_spmv)`` works in a test or a notebook cell.
 
 The checks live in one private module per chapter (``_intro``, ``_regression``,
-``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``)
-and are all
-importable from here (``_oneshot``: chapter 7).
+``_phase_retrieval``, ``_coding``, ``_lista``, ``_pruning``, ``_sparse_nn``, ``_activation``,
+``_moe``, ``_oneshot``) and are all importable from here.
 """
 
 from . import (
@@ -17,6 +16,7 @@ from . import (
     _core,
     _intro,
     _lista,
+    _moe,
     _oneshot,
     _phase_retrieval,
     _pruning,
@@ -26,7 +26,7 @@ from . import (
 
 __all__: list[str] = []
 for _module in (_core, _intro, _regression, _phase_retrieval, _coding, _lista, _pruning,
-                _sparse_nn, _activation, _oneshot):
+                _sparse_nn, _activation, _moe, _oneshot):
     for _name in _module.__all__:
         _obj = getattr(_module, _name)
         if hasattr(_obj, "__module__"):
