@@ -14,23 +14,33 @@ Bytes read by a product ``W x`` in float32: dense ``4 · in`` per row; 2:4 ``2 �
 plus ``in / 8`` of metadata, ``2.125 · in``: at best ``4 / 2.125 ≈ 1.88×`` faster, because a
 matrix-vector product is limited by memory bandwidth.
 
-The kernels. :func:`nm_gemv` deinterleaves ``x`` once into eight unit-stride arrays
-(``xe[t, b] = x[8b + t]``, the candidates of metadata byte ``b``), then gives each thread a range
-of rows (``prange``). Because the indices inside a group are sorted, the first kept value of a
-group comes from position 0, 1 or 2 and the second from 1, 2 or 3, so each value picks its
-``x`` with two selects among loaded candidates instead of a gather: the loop over metadata bytes
-vectorises (AVX-512 here; written as gathers, LLVM emitted ``vgatherdps``, slower on this CPU).
-:func:`nm_gemm` (``X`` of shape ``(in, batch)``) takes blocks of four rows, which gather from the
-same rows of ``X``, and adds ``v · X[col, :]`` into a fresh accumulator (a loop over the batch
-that vectorises). The references (:func:`nm_unpack` then a dense product) are beside them and
-the tests pin the two together.
+The kernels. :func:`nm_gemv` gives each thread blocks of four rows (``prange``) and walks them
+side by side, one metadata byte (two groups, four values) at a time: the byte's four 2-bit
+indices are decoded with shifts and masks and the four products ``v · x[col]`` are summed as a
+tree into the row's sum. The four rows gather from the same cache lines of ``x`` and keep four
+independent sums in flight. :func:`nm_gemm` (``X`` of shape ``(in, batch)``) takes the same
+blocks of four rows and adds ``v · X[col, :]`` into a fresh accumulator, a loop over the batch
+that LLVM vectorises (a fresh array aliases nothing; with the output written in place, or a
+compile-time batch width, the assembly showed scalar FMAs only). Unsigned positions spare
+numba's negative-index checks. The references (:func:`nm_unpack` then a dense product) are
+beside them and the tests pin the two together.
 
-What they reach. Single-thread CPU-time probes on the shared development machine (AMD EPYC,
-under load) put both kernels *below* NumPy's dense product (GEMV 0.8x, batch-16 GEMM 0.55x):
-decoding the indices costs more instructions per byte than the dense product spends, so on
-this CPU the kernels are compute-bound before they reach the byte bound.
-``benchmarks/nm_sparsity.py`` measures the multi-threaded ratios; treat those, not this note,
-as the result.
+What was measured (single-thread CPU time, so that the shared machine's load matters less;
+AMD EPYC with AVX-512, float32, both Llama-7B shapes, weights rotated past the cache; ratios are
+NumPy dense time over ours):
+
+* GEMV, one row at a time: 0.63-1.10x; blocks of four rows (shipped): 1.03-1.09x.
+* GEMV, vectorised by LLVM with the index picked by selects among the group's candidates
+  (``x`` deinterleaved into eight unit-stride arrays): 0.82-0.87x, with the indices decoded in
+  float32 lanes instead of numba's int64: 0.84-1.00x. Written as gathers, LLVM emitted
+  ``vgatherdps``: slower still.
+* GEMM batch 16: fresh accumulator with signed indices 0.45-0.54x; unsigned (shipped)
+  0.59-0.76x.
+
+So on this CPU the kernels are bound by instructions (index decoding, one load of ``x`` per
+value), not by the bytes they read: single-threaded, they do not reach the 1.88x byte bound.
+With all cores a dense product saturates memory bandwidth while ours still has spare bandwidth;
+``benchmarks/nm_sparsity.py`` measures the multi-threaded ratios, which are the result to quote.
 """
 
 from __future__ import annotations
@@ -229,44 +239,53 @@ _ROWS = 4  # rows per block in the GEMM: they share the rows of X they gather fr
 _FM = {"reassoc", "contract", "nsz", "arcp"}  # vectorised sums; keeps NaN/inf semantics
 
 
-@nb.njit(cache=True, nogil=True)
-def _deinterleave8(x, xe):  # pragma: no cover - compiled
-    """xe[t, b] = x[8 b + t]: the candidates of metadata byte b as eight unit-stride arrays."""
-    for b in range(xe.shape[1]):
-        for t in range(8):
-            xe[t, b] = x[8 * b + t]
+_u = np.uint64  # unsigned positions: no negative-index ("wraparound") check in numba
 
 
-@nb.njit(parallel=True, cache=True, nogil=True, fastmath=_FM)
-def _gemv_24(values, meta, xe, y):  # pragma: no cover - compiled
-    """2:4 GEMV without gathers: each value picks its x among its group's candidates by selects.
+@nb.njit(inline="always", nogil=True, fastmath={"contract"})
+def _dot_byte(v, byte, k, x, base):  # pragma: no cover - compiled
+    """The four products of one metadata byte of a 2:4 row (two groups of four inputs)."""
+    three = _u(3)
+    four = _u(4)
+    return ((v[k] * x[base + (byte & three)]
+             + v[k + _u(1)] * x[base + ((byte >> _u(2)) & three)])
+            + (v[k + _u(2)] * x[base + four + ((byte >> four) & three)]
+               + v[k + _u(3)] * x[base + four + (byte >> _u(6))]))
 
-    Indices are sorted inside a group, so the first kept value of a group sits at position
-    0, 1 or 2 and the second at 1, 2 or 3: two selects each. Every load is unit-stride (the
-    values with stride 4), so LLVM vectorises the loop over metadata bytes.
+
+@nb.njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
+def _gemv_24(values, meta, x, y):  # pragma: no cover - compiled
+    """2:4 GEMV: each thread takes blocks of four rows, walked side by side byte by byte.
+
+    The four rows gather from the same cache lines of ``x`` (which, at 44 KB for 11008
+    inputs, does not fit in L1) and give four independent sums in flight.
     """
     out = values.shape[0]
     nb_ = meta.shape[1]
-    c0, c1, c2, c3 = xe[0], xe[1], xe[2], xe[3]
-    c4, c5, c6, c7 = xe[4], xe[5], xe[6], xe[7]
-    for r in nb.prange(out):
-        v = values[r]
-        mr = meta[r]
-        s = y.dtype.type(0)
-        for b in range(nb_):
-            byte = np.int32(mr[b])
-            i0 = byte & 3
-            i1 = (byte >> 2) & 3
-            i2 = (byte >> 4) & 3
-            i3 = (byte >> 6) & 3
-            e0, e1, e2, e3 = c0[b], c1[b], c2[b], c3[b]  # unconditional loads: selects,
-            e4, e5, e6, e7 = c4[b], c5[b], c6[b], c7[b]  # not gathers, after vectorising
-            a0 = e0 if i0 == 0 else (e1 if i0 == 1 else e2)
-            a1 = e1 if i1 == 1 else (e2 if i1 == 2 else e3)
-            a2 = e4 if i2 == 0 else (e5 if i2 == 1 else e6)
-            a3 = e5 if i3 == 1 else (e6 if i3 == 2 else e7)
-            s += (v[4 * b] * a0 + v[4 * b + 1] * a1) + (v[4 * b + 2] * a2 + v[4 * b + 3] * a3)
-        y[r] = s
+    n_blocks = out // _ROWS
+    for blk in nb.prange(n_blocks + 1):
+        r0 = blk * _ROWS
+        if blk < n_blocks:
+            v0, v1, v2, v3 = values[r0], values[r0 + 1], values[r0 + 2], values[r0 + 3]
+            m0, m1, m2, m3 = meta[r0], meta[r0 + 1], meta[r0 + 2], meta[r0 + 3]
+            s0 = y.dtype.type(0)
+            s1 = y.dtype.type(0)
+            s2 = y.dtype.type(0)
+            s3 = y.dtype.type(0)
+            for b in range(nb_):
+                base = _u(8 * b)
+                k = _u(4 * b)
+                s0 += _dot_byte(v0, _u(m0[b]), k, x, base)
+                s1 += _dot_byte(v1, _u(m1[b]), k, x, base)
+                s2 += _dot_byte(v2, _u(m2[b]), k, x, base)
+                s3 += _dot_byte(v3, _u(m3[b]), k, x, base)
+            y[r0], y[r0 + 1], y[r0 + 2], y[r0 + 3] = s0, s1, s2, s3
+        else:
+            for r in range(r0, out):
+                s = y.dtype.type(0)
+                for b in range(nb_):
+                    s += _dot_byte(values[r], _u(meta[r, b]), _u(4 * b), x, _u(8 * b))
+                y[r] = s
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -296,32 +315,32 @@ def _gemm_24(values, meta, X, Y):  # pragma: no cover - compiled
     nb_ = meta.shape[1]
     batch = X.shape[1]
     n_blocks = (out + _ROWS - 1) // _ROWS
+    bu = _u(batch)
     for blk in nb.prange(n_blocks):
         r0 = blk * _ROWS
-        r1 = min(r0 + _ROWS, out)
-        nr = r1 - r0
+        nr = min(r0 + _ROWS, out) - r0
         Xf = X.ravel()
         acc = np.zeros(_ROWS * batch, dtype=Y.dtype)  # fresh: aliases nothing
         for b in range(nb_):
-            base = 8 * b
-            k = 4 * b
+            base = _u(8 * b)
+            k = _u(4 * b)
             for rr in range(nr):
-                r = r0 + rr
-                byte = np.int32(meta[r, b])
-                a0, a1 = values[r, k], values[r, k + 1]
-                a2, a3 = values[r, k + 2], values[r, k + 3]
-                q0 = (base + (byte & 3)) * batch
-                q1 = (base + ((byte >> 2) & 3)) * batch
-                q2 = (base + 4 + ((byte >> 4) & 3)) * batch
-                q3 = (base + 4 + ((byte >> 6) & 3)) * batch
-                o = rr * batch
+                r = _u(r0 + rr)
+                byte = _u(meta[r, _u(b)])
+                a0, a1 = values[r, k], values[r, k + _u(1)]
+                a2, a3 = values[r, k + _u(2)], values[r, k + _u(3)]
+                q0 = (base + (byte & _u(3))) * bu
+                q1 = (base + ((byte >> _u(2)) & _u(3))) * bu
+                q2 = (base + _u(4) + ((byte >> _u(4)) & _u(3))) * bu
+                q3 = (base + _u(4) + (byte >> _u(6))) * bu
+                o = _u(rr) * bu
                 for j in range(batch):
-                    acc[o + j] += ((a0 * Xf[q0 + j] + a1 * Xf[q1 + j])
-                                   + (a2 * Xf[q2 + j] + a3 * Xf[q3 + j]))
+                    ju = _u(j)
+                    acc[o + ju] += ((a0 * Xf[q0 + ju] + a1 * Xf[q1 + ju])
+                                    + (a2 * Xf[q2 + ju] + a3 * Xf[q3 + ju]))
         for rr in range(nr):
             for j in range(batch):
                 Y[r0 + rr, j] = acc[rr * batch + j]
-
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -376,9 +395,7 @@ def nm_gemv(packed: NMPacked, x, *, out: np.ndarray | None = None) -> np.ndarray
         raise ValueError(f"out must be a C-contiguous {p.values.dtype} array of shape "
                          f"({p.shape[0]},)")
     if p.n == 2 and p.m == 4 and p.shape[1] % 8 == 0:
-        xe = np.empty((8, p.shape[1] // 8), dtype=x.dtype)
-        _deinterleave8(x, xe)
-        _gemv_24(p.values, p.meta, xe, out)
+        _gemv_24(p.values, p.meta, x, out)
     else:
         _gemv_generic(p.values, p.meta, p.n, p.m, p.bits, x, out)
     return out

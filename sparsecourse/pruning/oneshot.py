@@ -748,7 +748,16 @@ class _SlicedLayer(nn.Module):
 
 
 class SlicedLM(nn.Module):
-    """The smaller dense model :func:`slicegpt` returns (same call signature as LlamaLM)."""
+    """The smaller dense model :func:`slicegpt` returns (same call signature as LlamaLM).
+
+    Examples
+    --------
+    >>> from sparsecourse.models import LlamaLM, ModelConfig
+    >>> m = LlamaLM(ModelConfig(vocab_size=64, d_model=16, n_heads=2, n_layers=1, d_ff=32))
+    >>> sm = slicegpt(m, 0.5, calib=torch.randint(0, 64, (2, 8)))
+    >>> isinstance(sm, SlicedLM), sm(torch.zeros(1, 4, dtype=torch.long)).shape
+    (True, torch.Size([1, 4, 64]))
+    """
 
     def __init__(self, embed, layers, norm, lm_head, config):
         super().__init__()
