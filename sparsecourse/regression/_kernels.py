@@ -482,14 +482,16 @@ def _cd_epoch(Xt, r, beta, lam, norms2, ws, ws_size, positive, order,
     random order (numba's generator, seeded by the caller), ``order`` being scratch space of
     at least ``ws_size`` entries. With ``positive`` each update is projected on ``beta_j >= 0``.
     """
+    idx = ws
     if shuffle:
         for k in range(ws_size):
-            order[k] = k
+            order[k] = ws[k]
         for k in range(ws_size - 1, 0, -1):  # Fisher-Yates
             i = np.random.randint(0, k + 1)  # noqa: NPY002 - numba's seeded generator
             order[k], order[i] = order[i], order[k]
-    for kk in range(ws_size):
-        j = ws[order[kk]] if shuffle else ws[kk]
+        idx = order
+    for k in range(ws_size):
+        j = idx[k]
         old = beta[j]
         z = old + _col_dot(Xt, j, r) / norms2[j]
         thr = lam[j] / norms2[j]
