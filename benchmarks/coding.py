@@ -3,8 +3,8 @@
 1. **Batch sparse coding.** 10,000 centred 8x8 patches of ``china.jpg`` (scaled to unit
    variance) over a 256-atom dictionary learned by scikit-learn's
    ``MiniBatchDictionaryLearning`` on *other* patches of the same image, LASSO with scikit-learn's
-   default ``alpha = 1``. Contenders: :func:`sparsecourse.coding.sparse_encode` (numba working-set
-   coordinate descent, one thread, and two threads) against
+   default ``alpha = 1``. Contenders: :func:`sparsecourse.coding.sparse_encode` (numba LASSO path
+   with Cholesky updates, one thread, and two threads) against
    :func:`sklearn.decomposition.sparse_encode` with ``lasso_cd`` and ``lasso_lars``, the issue's
    "fastest LASSO algorithm" being the faster of the two. The mean objective
    ``0.5 ||x - c D||^2 + alpha ||c||_1`` of every contender is printed beside its time: ours must

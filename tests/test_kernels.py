@@ -214,3 +214,22 @@ def test_fused_finiteness_check_sees_every_entry(shape, dtype):
         csr_spmm(A_bad, X)
     with pytest.raises(ValueError, match="bias"):
         csr_spmm(A, X, bias=np.full(m, np.nan, dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_checked_around_the_plain_kernel(dtype):
+    """Rows of >= 256 stored values take the plain kernel with NumPy checks around it: the
+    same answers and the same errors."""
+    from sparsecourse.kernels import _LONG_ROWS
+
+    rng = np.random.default_rng(5)
+    A = random_csr(40, 1000, 0.6, seed=rng, dtype=dtype)
+    assert A.nnz >= _LONG_ROWS * A.shape[0]
+    x = rng.standard_normal(1000).astype(dtype)
+    np.testing.assert_allclose(csr_spmv(A, x), A @ x, **_tol(dtype))
+    x[999] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        csr_spmv(A, x)
+    A.data[7] = np.inf
+    with pytest.raises(ValueError, match="A contains NaN or infinity"):
+        csr_spmv(A, np.ones(1000, dtype))

@@ -254,6 +254,29 @@ def _solve_restricted(Gs, lam, cs, gs, M, rhs, d, act):
 
 
 @nb.njit(cache=True, fastmath=_FM)
+def _chol_solve_rows(L, z, n):
+    """Solve ``L L^T x = z[:n]`` in place, reading ``L`` by rows only.
+
+    Like :func:`sparsecourse._linalg.cholesky_solve_inplace`, but the backward sweep is written
+    column-oriented (``x_i = z_i / L_ii``, then ``z_q -= L_iq x_i`` for ``q < i``), so it reads
+    row ``i`` of ``L`` instead of column ``i``: with ``L`` stored in an ``n_atoms``-wide array a
+    column is ``n`` cache lines, a row one or a few (measured: half the time of a path step).
+    """
+    for i in range(n):
+        v = z[i]
+        row = L[i]
+        for q in range(i):
+            v -= row[q] * z[q]
+        z[i] = v / row[i]
+    for i in range(n - 1, -1, -1):
+        row = L[i]
+        zi = z[i] / row[i]
+        z[i] = zi
+        for q in range(i):
+            z[q] -= row[q] * zi
+
+
+@nb.njit(cache=True, fastmath=_FM)
 def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
     """The LASSO path of one signal from ``lam_max`` down to ``lam`` (homotopy / LARS-LASSO).
 
@@ -297,7 +320,7 @@ def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
         # direction of the codes, and of the correlations: corr = b - G c, a = G_{:A} w
         for p in range(n):
             w[p] = sgn[p]
-        cholesky_solve_inplace(L, w, n)
+        _chol_solve_rows(L, w, n)
         for j in range(k):
             a[j] = 0.0
         if step % 8 == 7:  # every 8 steps, corr afresh (no drift): one more pass over G_{:A}
@@ -310,12 +333,26 @@ def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
                 for j in range(k):
                     a[j] += wp * row[j]
                     corr[j] -= cp * row[j]
-        else:
-            for p in range(n):
+        else:  # four Gram rows per pass over a: a quarter of the loads and stores of a
+            p = 0
+            while p + 4 <= n:
+                r0 = G[act[p]]
+                r1 = G[act[p + 1]]
+                r2 = G[act[p + 2]]
+                r3 = G[act[p + 3]]
+                w0 = w[p]
+                w1 = w[p + 1]
+                w2 = w[p + 2]
+                w3 = w[p + 3]
+                for j in range(k):
+                    a[j] += (w0 * r0[j] + w1 * r1[j]) + (w2 * r2[j] + w3 * r3[j])
+                p += 4
+            while p < n:
                 row = G[act[p]]
                 wp = w[p]
                 for j in range(k):
                     a[j] += wp * row[j]
+                p += 1
         # the next event
         gamma = lam_cur - lam
         event = 0
@@ -406,7 +443,7 @@ def _homotopy(G, b, lam, c, corr, act, pos, sgn, L, w, a, max_steps):
     # polish: the exact solution for these signs, c_A = G_AA^{-1} (b_A - lam s_A)
     for p in range(n):
         w[p] = b[act[p]] - lam * sgn[p]
-    cholesky_solve_inplace(L, w, n)
+    _chol_solve_rows(L, w, n)
     for p in range(n):
         if w[p] * sgn[p] <= 0.0:
             return -5

@@ -30,6 +30,7 @@ from ._numba_csr import (  # noqa: F401
     spmv_checked,
     spmv_checked_serial,
     spmv_kernel,
+    spmv_kernel_serial,
 )
 
 # Sparse GEMV for activation sparsity (chapter 5): input-major weights, skipped inputs skip rows.
@@ -82,10 +83,12 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     check_finite : bool, default True
         Raise :class:`ValueError` if ``x`` or the stored values of ``A`` contain NaN or infinity.
         The check is nearly free: the kernel checks every entry of ``x`` and of the result in
-        the same pass as the product (no temporary arrays), and ``A``'s stored values are
-        checked only if the result is not finite (every stored value reaches some output entry,
-        and NaN or infinity propagates). A non-finite result from finite input (overflow)
-        gives a :class:`RuntimeWarning`. ``False`` skips all of this.
+        the same pass as the product (no temporary arrays; for rows of 256 or more stored
+        values, where two extra passes cost under 1%, NumPy checks them around the plain
+        kernel instead), and ``A``'s stored values are checked only if the result is not
+        finite (every stored value reaches some output entry, and NaN or infinity
+        propagates). A non-finite result from finite input (overflow) gives a
+        :class:`RuntimeWarning`. ``False`` skips all of this.
 
     Returns
     -------
@@ -110,13 +113,20 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     elif not (isinstance(out, np.ndarray) and out.shape == (m,) and out.dtype == dtype
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape ({m},)")
-    if check_finite:
-        serial = A.data.shape[0] + m < _SERIAL_WORK
+    nnz = A.data.shape[0]
+    serial = nnz + m < _SERIAL_WORK
+    if check_finite and nnz < _LONG_ROWS * m:
         kernel = spmv_checked_serial if serial else spmv_checked
         if kernel(A.indptr, A.indices, A.data, x, out) != 0.0:
             _name_culprit(A, x, "x", "csr_spmv")
     elif m:
-        spmv_kernel(A.indptr, A.indices, A.data, x, out)
+        (spmv_kernel_serial if serial else spmv_kernel)(A.indptr, A.indices, A.data, x, out)
+        # long rows: two NumPy checks cost < 1% of the product (and the plain kernel measured
+        # faster than the fused one at density 1); the same ValueError / RuntimeWarning
+        if check_finite and not (np.isfinite(x).all() and np.isfinite(out).all()):
+            _name_culprit(A, x, "x", "csr_spmv")
+    elif check_finite and not np.isfinite(x).all():
+        raise ValueError("x contains NaN or infinity")
     return out
 
 
@@ -124,6 +134,8 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
 #: products run on one thread: waking the thread pool costs more than it saves
 #: (benchmarks/spmv.py, "per-call overhead").
 _SERIAL_WORK = 32_768
+#: From this many stored values per row on, csr_spmv checks with NumPy around the plain kernel.
+_LONG_ROWS = 256
 _CSR_TYPES = (sp.csr_array, sp.csr_matrix)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -222,7 +234,8 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
         if kernel(A.indptr, A.indices, A.data, X, b, out) != 0.0:
             _name_culprit(A, X, "X", "csr_spmm")
     elif m and shape[1]:
-        spmm_kernel(A.indptr, A.indices, A.data, X, b, out)
+        serial = (A.data.shape[0] + m) * shape[1] < _SERIAL_WORK
+        (spmm_kernel_serial if serial else spmm_kernel)(A.indptr, A.indices, A.data, X, b, out)
     elif m:
         out[:] = b[:, None] if b.size else 0
     return out

@@ -62,6 +62,10 @@ def spmv_kernel(indptr, indices, data, x, y):  # pragma: no cover - compiled
         y[i] = (a0 + a1) + (a2 + a3)
 
 
+#: ``spmv_kernel`` on one thread, for products too small to pay for waking the thread pool.
+spmv_kernel_serial = nb.njit(cache=True, fastmath=False, nogil=True)(spmv_kernel.py_func)
+
+
 @nb.njit(fastmath=False, inline="always", nogil=True)
 def axpy(buf, a, xr, j0, w):  # pragma: no cover - compiled
     """buf[:w] += a * xr[j0:j0 + w]"""
