@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,26 @@ def ok(msg: str) -> CheckResult:
 
 def fail(msg: str) -> CheckResult:
     return CheckResult(False, msg)
+
+
+def call_answer(fn, desc: str, *args):
+    """``(fn(*args), None)``, or ``(None, fail(...))`` naming the learner's exception and input."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - report any learner error
+        return None, fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
+
+
+def finite_number(out, desc: str):
+    """``(float(out), None)`` for a finite number (a 0-d tensor or array too), else a failure."""
+    try:
+        v = float(out)
+    except (TypeError, ValueError, RuntimeError):
+        return None, fail(f"on {desc} your function should return a number, got "
+                          f"{type(out).__name__}")
+    if not math.isfinite(v):
+        return None, fail(f"on {desc} your function returned {v}")
+    return v, None
 
 
 def check_close(answer, expected, *, name: str = "answer", rtol: float = 1e-6,

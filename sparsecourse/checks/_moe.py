@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 
 from ._core import CheckResult, fail, ok
+from ._core import call_answer as _call
+from ._core import finite_number as _number
 
 __all__ = [
     "check_load_balancing_loss",
@@ -14,24 +16,6 @@ __all__ = [
     "check_tokens_dropped",
     "check_expert_offsets",
 ]
-
-
-def _call(fn, desc, *args):
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - report any learner error
-        return None, fail(f"your function raised {type(exc).__name__}: {exc} on {desc}")
-
-
-def _number(out, desc):
-    try:
-        v = float(out)
-    except (TypeError, ValueError, RuntimeError):
-        return None, fail(f"on {desc} your function should return a number, got "
-                           f"{type(out).__name__}")
-    if not math.isfinite(v):
-        return None, fail(f"on {desc} your function returned {v}")
-    return v, None
 
 
 def _cases():
