@@ -100,3 +100,11 @@ def test_toc_and_book_files_agree():
         assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
     for path in _notebooks():
         assert str(path.relative_to(ROOT).with_suffix("")) in listed, f"{path} not in _toc.yml"
+
+
+def test_bibliography_parses_and_has_unique_keys():
+    # a merge that drops a closing brace breaks the whole book build (sphinxcontrib-bibtex)
+    database = pytest.importorskip("pybtex.database", reason="pybtex comes with the book extras")
+    text = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    db = database.parse_string(text, "bibtex")
+    assert len(db.entries) == text.count("\n@") + text.startswith("@")
