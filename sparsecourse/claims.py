@@ -48,7 +48,7 @@ def claims_table(rows, *, columns=COLUMNS):
     """A styled pandas table of ``(paper, paper says, measured, verdict)`` rows.
 
     Citation keys written as `` {key}`` in the paper column are dropped from the display (they
-    are for the reader of the source). Each verdict must be one of :data:`VERDICTS`.
+    are for the reader of the source). Each verdict must be one of ``VERDICTS``.
 
     Returns
     -------
