@@ -64,6 +64,7 @@ class AllToAll(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, out_splits, in_splits, group):
+        """Exchange the rows of ``x``: ``in_splits[s]`` rows go to rank ``s``."""
         ctx.splits = (out_splits, in_splits, group)
         out = x.new_empty((sum(out_splits), *x.shape[1:]))
         dist.all_to_all_single(out, x.contiguous(), out_splits, in_splits, group=group)
@@ -71,6 +72,7 @@ class AllToAll(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """Send each gradient row back where its row came from (the splits swapped)."""
         out_splits, in_splits, group = ctx.splits
         gx = grad.new_empty((sum(in_splits), *grad.shape[1:]))
         dist.all_to_all_single(gx, grad.contiguous(), in_splits, out_splits, group=group)

@@ -788,7 +788,7 @@ class Lasso(SparseLinearRegressor):
       ``max_epochs`` epochs of coordinate descent on its features. ``n_iter_`` likewise counts
       working sets. A scikit-learn ``max_iter`` (e.g. 1000) is accepted and is a loose bound.
     * ``precompute=True`` (or a Gram matrix) solves an equivalent problem with ``p`` rows
-      instead of ``n`` (see :func:`sparsecourse.regression._kernels.gram_design`), which pays
+      instead of ``n`` (see ``sparsecourse.regression._kernels.gram_design``), which pays
       when ``n > p``; ``'auto'`` does so when ``n > p``. Its ``dual_gap_`` is the gap of that
       problem: a valid, often tighter bound on the same suboptimality. Ignored for sparse
       ``X``, as in scikit-learn.
