@@ -11,3 +11,11 @@ document.addEventListener("DOMContentLoaded", () => {
     summary.setAttribute("aria-label", `Show or hide the pages of ${name}`);
   });
 });
+
+// The bibliography (sphinxcontrib-bibtex on docutils 0.21) is a role="list" whose entries carry
+// role="doc-biblioentry", which axe reports as a list without list items (aria-required-children,
+// critical). Each entry becomes a list item; its citation label and text are unchanged.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll('.citation-list[role="list"] > [role="doc-biblioentry"]')
+    .forEach((entry) => entry.setAttribute("role", "listitem"));
+});
