@@ -18,7 +18,7 @@ __all__: list[str] = []
 # Helpers first used by chapters 0-3
 # ---------------------------------------------------------------------------------------------
 
-__all__ += ["image_grid", "plot_curves", "plot_rates"]
+__all__ += ["image_grid", "l1_geometry_figure", "plot_curves", "plot_rates"]
 
 
 def _axes(ax, figsize):
@@ -82,8 +82,8 @@ def plot_rates(curves, rates=None, *, ax=None, floor=1e-16, rate_colors=None, le
     return ax
 
 
-def plot_curves(x, curves, *, errors=None, ax=None, markers="o", ms=4, legend=True,
-                figsize=(6.5, 4), **set_kw):
+def plot_curves(x, curves, *, errors=None, ax=None, markers="o", colors=None, ms=4,
+                legend=True, figsize=(6.5, 4), **set_kw):
     """Several named curves over one x axis, with markers and optional error bars.
 
     Parameters
@@ -98,6 +98,9 @@ def plot_curves(x, curves, *, errors=None, ax=None, markers="o", ms=4, legend=Tr
         Where to draw; a new figure of size ``figsize`` if None.
     markers : str or sequence of str
         One marker per curve, used in turn (``"os^"``), or one for all.
+    colors : sequence of str, optional
+        One colour per curve (the colour cycle if None), e.g. to keep a method's colour
+        from figure to figure.
     ms : float
         Marker size.
     legend : bool
@@ -122,11 +125,13 @@ def plot_curves(x, curves, *, errors=None, ax=None, markers="o", ms=4, legend=Tr
     for i, (label, values) in enumerate(curves.items()):
         y = np.asarray(values, dtype=float)
         xs = np.arange(y.size) if x is None else np.asarray(x)
-        mk = markers[i % len(markers)]
+        kw = {"marker": markers[i % len(markers)], "ms": ms, "label": label}
+        if colors is not None:
+            kw["color"] = colors[i]
         if label in errors:
-            ax.errorbar(xs, y, yerr=errors[label], marker=mk, ms=ms, capsize=3, label=label)
+            ax.errorbar(xs, y, yerr=errors[label], capsize=3, **kw)
         else:
-            ax.plot(xs, y, marker=mk, ms=ms, label=label)
+            ax.plot(xs, y, **kw)
     ax.set(**set_kw)
     ax.grid(alpha=0.3)
     if legend:
@@ -190,6 +195,97 @@ def image_grid(images, ncols, *, shape=None, titles=None, cmap="gray", vmin=None
             ax.set_title(titles[i], fontsize=10)
     if suptitle is not None:
         fig.suptitle(suptitle)
+    return axes
+
+
+def l1_geometry_figure(a_vec, b_val, x_l1, x_l2, gram, x_ls, w_lasso, w_ridge, *,
+                       figsize=(14, 4.7)):
+    """Chapter 1's opening figure: why the l1 ball gives sparse solutions, in two dimensions.
+
+    Three panels: the unit balls of l2, l1, l1/2 and the 1-sparse vectors; the minimum-l2 and
+    minimum-l1 solutions of one equation ``a^T x = b`` with the smallest balls that touch its
+    solution line; least-squares level sets against the LASSO's l1 ball and ridge's l2 ball.
+    The solutions are computed by the caller (the chapter checks them); this function only
+    draws.
+
+    Parameters
+    ----------
+    a_vec, b_val : ndarray of shape (2,), float
+        The equation ``a_vec @ x = b_val`` of the middle panel.
+    x_l1, x_l2 : ndarray of shape (2,)
+        Its minimum-l1 and minimum-l2 solutions.
+    gram : ndarray of shape (2, 2)
+        The matrix ``G`` of the least-squares loss ``0.5 (w - x_ls)^T G (w - x_ls)``.
+    x_ls : ndarray of shape (2,)
+        The least-squares solution.
+    w_lasso, w_ridge : ndarray of shape (2,)
+        The LASSO and ridge solutions drawn on the right panel.
+    figsize : tuple
+        Figure size in inches.
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes
+        The three axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 3, figsize=figsize)
+    t = np.linspace(0, 2 * np.pi, 721)
+    cos, sin = np.cos(t), np.sin(t)
+    diamond = np.array([1, 0, -1, 0, 1]), np.array([0, 1, 0, -1, 0])
+
+    ax = axes[0]                                     # (a) unit balls
+    for p, col, lab in [(2, "C0", r"$\ell_2$"), (1, "C3", r"$\ell_1$"),
+                        (0.5, "C2", r"$\ell_{1/2}$")]:
+        r = (np.abs(cos) ** p + np.abs(sin) ** p) ** (-1 / p)
+        ax.plot(r * cos, r * sin, color=col, label=f"{lab} unit ball")
+    ax.plot([-1, 1], [0, 0], color="k", lw=3, label=r"$\ell_0$: 1-sparse, $|x_i| \leq 1$")
+    ax.plot([0, 0], [-1, 1], color="k", lw=3)
+    ax.set(aspect="equal", xlim=(-1.4, 1.4), ylim=(-1.4, 1.4),
+           title="Unit balls: corners on the axes for p <= 1")
+
+    ax = axes[1]                                     # (b) one equation, two unknowns
+    xx = np.linspace(-1.5, 2.5, 10)
+    ax.plot(xx, (b_val - a_vec[0] * xx) / a_vec[1], "k-", label=r"solutions of $a^\top x = b$")
+    r1 = np.abs(x_l1).sum()
+    ax.plot(r1 * diamond[0], r1 * diamond[1], "C3", label=r"smallest $\ell_1$ ball")
+    r2 = np.linalg.norm(x_l2)
+    ax.plot(r2 * cos, r2 * sin, "C0", label=r"smallest $\ell_2$ ball")
+    for pt, col, name in [(x_l1, "C3", r"min $\ell_1$"), (x_l2, "C0", r"min $\ell_2$")]:
+        ax.plot(*pt, "o", color=col, ms=8)
+        ax.annotate(f"{name}: ({pt[0]:.2g}, {pt[1]:.2g})", pt, xytext=(10, 8),
+                    textcoords="offset points", color=col)
+    ax.set(aspect="equal", xlim=(-1.4, 2.2), ylim=(-1.4, 2.2), title="One equation, two unknowns")
+
+    ax = axes[2]                                     # (c) LASSO against ridge
+
+    def ls_loss(w):
+        d = w - x_ls
+        return 0.5 * d @ gram @ d
+
+    g1, g2 = np.meshgrid(np.linspace(-1.5, 3, 300), np.linspace(-1.5, 3, 300))
+    D = np.stack([g1 - x_ls[0], g2 - x_ls[1]], axis=-1)
+    F = 0.5 * np.einsum("...i,ij,...j->...", D, gram, D)
+    ax.contour(g1, g2, F, levels=sorted([0.05, ls_loss(w_ridge), ls_loss(w_lasso)]),
+               colors="0.55", linewidths=0.8)
+    ax.plot(*x_ls, "k+", ms=10)
+    ax.annotate("least squares", x_ls, xytext=(6, 6), textcoords="offset points", fontsize=8)
+    r1 = np.abs(w_lasso).sum()
+    ax.fill(r1 * diamond[0][:4], r1 * diamond[1][:4], color="C3", alpha=0.25,
+            label=r"$\|x\|_1 \leq t$")
+    ax.fill(np.linalg.norm(w_ridge) * cos, np.linalg.norm(w_ridge) * sin, color="C0",
+            alpha=0.2, label=r"$\|x\|_2 \leq r$")
+    ax.plot(*w_lasso, "o", color="C3", label=f"LASSO: ({w_lasso[0]:.2f}, {w_lasso[1]:.2f})")
+    ax.plot(*w_ridge, "o", color="C0", label=f"ridge: ({w_ridge[0]:.2f}, {w_ridge[1]:.2f})")
+    ax.set(aspect="equal", xlim=(-1.5, 2.6), ylim=(-1.5, 2.6), title="LASSO against ridge")
+    for ax in axes[1:]:
+        ax.axhline(0, color="0.85", lw=0.8)
+        ax.axvline(0, color="0.85", lw=0.8)
+    for ax in axes:
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
     return axes
 
 

@@ -54,9 +54,14 @@ def test_plot_curves_lines_error_bars_and_labels():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
 
 
-def test_plot_curves_without_x_uses_the_index():
-    ax = plot_curves(None, {"hist": [5.0, 4.0, 3.5, 3.0]}, legend=False)
-    assert np.array_equal(ax.get_lines()[0].get_xdata(), np.arange(4))
+def test_plot_curves_without_x_uses_the_index_and_given_colours():
+    ax = plot_curves(None, {"hist": [5.0, 4.0, 3.5, 3.0], "other": [1.0, 2.0]},
+                     colors=["C3", "k"], legend=False)
+    first, second = ax.get_lines()
+    assert np.array_equal(first.get_xdata(), np.arange(4))
+    assert np.array_equal(second.get_xdata(), np.arange(2))
+    assert matplotlib.colors.same_color(first.get_color(), "C3")
+    assert matplotlib.colors.same_color(second.get_color(), "k")
     assert ax.get_legend() is None
 
 
@@ -77,3 +82,26 @@ def test_image_grid_bad_input():
         image_grid(np.zeros((2, 4, 4)), ncols=0)
     with pytest.raises(ValueError, match="titles"):
         image_grid(np.zeros((2, 4, 4)), ncols=2, titles=["one"])
+
+
+def test_l1_geometry_figure_draws_the_given_solutions():
+    from sparsecourse.plotting import l1_geometry_figure
+
+    a, b = np.array([2.0, 1.0]), 2.0
+    x_l1, x_l2 = np.array([1.0, 0.0]), a * b / (a @ a)
+    gram, x_ls = np.array([[1.0, 0.3], [0.3, 1.0]]), np.array([1.8, 0.5])
+    w_lasso, w_ridge = np.array([1.2, 0.0]), np.array([0.8, 0.4])
+    axes = l1_geometry_figure(a, b, x_l1, x_l2, gram, x_ls, w_lasso, w_ridge)
+    assert len(axes) == 3
+    # left: three unit balls and the two arms of the l0 cross
+    assert len(axes[0].get_lines()) == 5
+    # middle: the solution line passes through both solutions, drawn as markers
+    line = axes[1].get_lines()[0]
+    xs, ys = line.get_xdata(), line.get_ydata()
+    assert np.allclose(a[0] * xs + a[1] * ys, b)
+    points = [ln.get_xydata()[0] for ln in axes[1].get_lines() if ln.get_marker() == "o"]
+    assert np.allclose(points, [x_l1, x_l2])
+    # right: the LASSO and ridge points, and one filled ball for each
+    labels = [ln.get_label() for ln in axes[2].get_lines()]
+    assert "LASSO: (1.20, 0.00)" in labels and "ridge: (0.80, 0.40)" in labels
+    assert len(axes[2].patches) == 2
