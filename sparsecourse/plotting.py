@@ -18,7 +18,8 @@ __all__: list[str] = []
 # Helpers first used by chapters 0-3
 # ---------------------------------------------------------------------------------------------
 
-__all__ += ["image_grid", "l1_geometry_figure", "plot_curves", "plot_rates"]
+__all__ += ["csr_figure", "image_grid", "l1_geometry_figure", "plot_curves", "plot_rates",
+            "sparsity_forms_figure"]
 
 
 def _axes(ax, figsize):
@@ -287,6 +288,165 @@ def l1_geometry_figure(a_vec, b_val, x_l1, x_l2, gram, x_ls, w_lasso, w_ridge, *
         ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return axes
+
+
+def _show_sparse(ax, Z, cmap, **kw):
+    # zeros drawn white, non-zeros in colour, with a faint grid of the matrix cells
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cm = plt.get_cmap(cmap).with_extremes(bad="white")
+    ax.imshow(np.ma.masked_equal(Z, 0), cmap=cm, aspect="auto", interpolation="nearest", **kw)
+    r, c = Z.shape
+    ax.set_xticks(np.arange(-0.5, c, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, r, 1), minor=True)
+    ax.grid(which="minor", color="0.88", linewidth=0.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+
+
+def sparsity_forms_figure(seed=7, *, figsize=(15, 3.4)):
+    """Chapter 0's opening figure: five forms of sparsity, drawn from synthetic data.
+
+    Weights (magnitude pruning keeps the largest 20%), activations (ReLU of shifted Gaussian
+    pre-activations), representations (a TopK code with 3 active latents per input), a
+    sparse signal (5 non-zeros out of 60), and conditional computation (6 tokens, each routed
+    to its top 2 of 8 experts; grey experts receive no token, marker size grows with load).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the synthetic data.
+    figsize : tuple
+        Figure size in inches.
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes
+        The five axes, left to right.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    g = np.random.default_rng(seed)
+    fig, axes = plt.subplots(1, 5, figsize=figsize)
+    # (1) weights: keep the 20% of largest magnitude
+    Wf = g.standard_normal((12, 12))
+    Wp = np.where(np.abs(Wf) >= np.quantile(np.abs(Wf), 0.8), Wf, 0.0)
+    _show_sparse(axes[0], Wp, "RdBu_r", vmin=-3, vmax=3)
+    axes[0].set(title="Weights\nmagnitude-pruned, 80% zeros", xlabel="input", ylabel="output")
+    # (2) activations: ReLU of shifted pre-activations, rows = tokens
+    H = np.maximum(g.standard_normal((10, 24)) - 1.0, 0.0)
+    _show_sparse(axes[1], H, "Oranges", vmin=0)
+    axes[1].set(title="Activations\nReLU: most units are off", xlabel="hidden unit",
+                ylabel="token")
+    # (3) representations: TopK code, exactly k = 3 active latents per input
+    Z = np.zeros((10, 24))
+    for row in Z:
+        row[g.choice(24, size=3, replace=False)] = g.uniform(0.5, 2.0, size=3)
+    _show_sparse(axes[2], Z, "Purples", vmin=0)
+    axes[2].set(title="Representations\nTopK code, k = 3 per input", xlabel="latent",
+                ylabel="input")
+    # (4) sparse signal: 5 non-zero coefficients out of 60
+    beta = np.zeros(60)
+    beta[g.choice(60, size=5, replace=False)] = (g.choice([-1, 1], size=5)
+                                                 * g.uniform(1, 2, size=5))
+    ax = axes[3]
+    ax.axhline(0, color="0.7", linewidth=0.8)
+    nz = np.flatnonzero(beta)
+    ax.vlines(nz, 0, beta[nz], color="C3")
+    ax.plot(nz, beta[nz], "o", color="C3", markersize=5)
+    ax.plot(np.flatnonzero(beta == 0), np.zeros(55), ".", color="0.6", markersize=3)
+    ax.set(title="Sparse signals\n5 non-zeros out of 60", xlabel="coefficient index",
+           yticks=[])
+    # (5) conditional computation: 6 tokens, each sent to its top-2 of 8 experts
+    ax = axes[4]
+    n_tok, n_exp = 6, 8
+    logits = g.standard_normal((n_tok, n_exp))
+    top2 = np.argsort(-logits, axis=1)[:, :2]
+    ty = np.linspace(0.1, 0.9, n_tok)
+    ey = np.linspace(0.0, 1.0, n_exp)
+    load = np.bincount(top2.ravel(), minlength=n_exp)
+    for t in range(n_tok):
+        for e in top2[t]:
+            ax.plot([0.1, 0.9], [ty[t], ey[e]], color="C0", alpha=0.6, linewidth=1.2)
+    ax.plot(np.full(n_tok, 0.1), ty, "s", color="C0", markersize=8)
+    ax.scatter(np.full(n_exp, 0.9), ey, s=60 + 60 * load, c=np.where(load > 0, "C2", "0.8"),
+               zorder=3, edgecolors="k", linewidths=0.5)
+    ax.text(0.1, 1.02, "tokens", ha="center", va="bottom", fontsize=9)
+    ax.text(0.9, 1.07, "experts", ha="center", va="bottom", fontsize=9)
+    ax.set(xlim=(-0.05, 1.05), ylim=(-0.08, 1.16),
+           title="Conditional computation\neach token uses 2 of 8 experts")
+    ax.axis("off")
+    fig.tight_layout()
+    return axes
+
+
+def csr_figure(M, *, figsize=(11, 2.8)):
+    """A small dense matrix beside its three CSR arrays, entries coloured by row.
+
+    Parameters
+    ----------
+    M : array_like of shape (m, n)
+        A small matrix (at most 10 rows: one colour of the cycle per row).
+    figsize : tuple
+        Figure size in inches.
+
+    Returns
+    -------
+    tuple of matplotlib.axes.Axes
+        The matrix's axes and the arrays' axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import scipy.sparse as sp
+
+    M = np.asarray(M)
+    if M.ndim != 2 or M.shape[0] > 10:
+        raise ValueError(f"M: expected a 2-D array with at most 10 rows, got shape {M.shape}")
+    A = sp.csr_array(M)
+    m_rows, m_cols = M.shape
+    row_colors = [f"C{i}" for i in range(m_rows)]
+    fig, (axm, axa) = plt.subplots(1, 2, figsize=figsize,
+                                   gridspec_kw={"width_ratios": [1, 1.5]})
+    # the matrix, non-zeros coloured by row
+    for i in range(m_rows):
+        for j in range(m_cols):
+            nzv = M[i, j] != 0
+            axm.add_patch(plt.Rectangle((j, -i - 1), 1, 1,
+                                        facecolor=row_colors[i] if nzv else "white",
+                                        alpha=0.35 if nzv else 1, edgecolor="0.6"))
+            if nzv:
+                axm.text(j + 0.5, -i - 0.5, f"{M[i, j]:g}", ha="center", va="center")
+    for j in range(m_cols):
+        axm.text(j + 0.5, 0.15, str(j), ha="center", va="bottom", fontsize=8, color="0.4")
+    for i in range(m_rows):
+        axm.text(-0.15, -i - 0.5, f"row {i}", ha="right", va="center", fontsize=8,
+                 color="0.4")
+    axm.set(xlim=(-1.2, m_cols + 0.1), ylim=(-m_rows - 0.2, 0.8),
+            title=f"A ({m_rows} x {m_cols}), {A.nnz} non-zeros")
+    axm.axis("off")
+
+    def draw_array(y, values, colors, label):
+        axa.text(-0.3, y + 0.5, label, ha="right", va="center", family="monospace")
+        for k, (val, col) in enumerate(zip(values, colors, strict=True)):
+            axa.add_patch(plt.Rectangle((k, y), 1, 1, facecolor=col, alpha=0.35,
+                                        edgecolor="0.4"))
+            axa.text(k + 0.5, y + 0.5, f"{val:g}", ha="center", va="center")
+
+    row_of = np.repeat(np.arange(m_rows), np.diff(A.indptr))
+    entry_colors = [row_colors[r] for r in row_of]
+    draw_array(0.0, A.data, entry_colors, "data")
+    draw_array(1.3, A.indices, entry_colors, "indices")
+    draw_array(3.2, A.indptr, ["white"] * (m_rows + 1), "indptr")
+    for i, start in enumerate(A.indptr):
+        axa.annotate("", xy=(start, 2.3), xytext=(i + 0.5, 3.2),
+                     arrowprops={"arrowstyle": "->", "color": "0.35", "linewidth": 0.8})
+    axa.text(A.nnz - 0.6, 3.7, "row i is stored at positions\nindptr[i] to indptr[i+1] - 1",
+             va="center", fontsize=9)
+    axa.set(xlim=(-1.8, A.nnz + 2.6), ylim=(-0.2, 4.4), title="its CSR arrays")
+    axa.axis("off")
+    fig.tight_layout()
+    return axm, axa
 
 
 

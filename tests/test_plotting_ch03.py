@@ -105,3 +105,35 @@ def test_l1_geometry_figure_draws_the_given_solutions():
     labels = [ln.get_label() for ln in axes[2].get_lines()]
     assert "LASSO: (1.20, 0.00)" in labels and "ridge: (0.80, 0.40)" in labels
     assert len(axes[2].patches) == 2
+
+
+def test_sparsity_forms_figure_draws_the_stated_sparsity():
+    from sparsecourse.plotting import sparsity_forms_figure
+
+    axes = sparsity_forms_figure(seed=7)
+    assert len(axes) == 5
+    weights = axes[0].get_images()[0].get_array()
+    assert weights.mask.mean() == pytest.approx(0.8, abs=0.01)       # 80% zeros
+    code = axes[2].get_images()[0].get_array()
+    assert ((~code.mask).sum(axis=1) == 3).all()                      # k = 3 per input
+    nonzeros = [ln for ln in axes[3].get_lines() if ln.get_color() == "C3"]
+    assert len(nonzeros[0].get_xdata()) == 5                          # 5 of 60
+    # router: 6 tokens x 2 experts, one line each, plus the token markers
+    assert len(axes[4].get_lines()) == 6 * 2 + 1
+
+
+def test_csr_figure_shows_the_csr_arrays():
+    from sparsecourse.plotting import csr_figure
+
+    M = np.array([[0, 3, 0], [0, 0, 0], [2, 0, 5]], dtype=float)
+    axm, axa = csr_figure(M)
+    assert axm.get_title() == "A (3 x 3), 3 non-zeros"
+    filled = [p for p in axm.patches if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
+    assert len(axm.patches) == 9 and len(filled) == 3
+    texts = [t.get_text() for t in axa.texts]
+    # data, indices, indptr, in that order after their labels
+    assert texts[texts.index("data") + 1:texts.index("data") + 4] == ["3", "2", "5"]
+    assert texts[texts.index("indices") + 1:texts.index("indices") + 4] == ["1", "0", "2"]
+    assert texts[texts.index("indptr") + 1:texts.index("indptr") + 5] == ["0", "1", "1", "3"]
+    with pytest.raises(ValueError, match="at most 10 rows"):
+        csr_figure(np.eye(11))
