@@ -142,12 +142,13 @@ def check() -> list[str]:
     allowed = {"main", f"v{version()}"}
     if len(refs) != 1:
         problems.append(f"the notebooks name different refs: {sorted(map(str, refs))}")
-    elif not refs <= allowed:
-        problems.append(f"the notebooks' ref {refs.pop()} is neither of {sorted(allowed)}")
-    launch = _launch_refs()
-    for where, ref in launch.items():
-        if refs and ref not in refs | {next(iter(refs))}:
-            problems.append(f"{where} names {ref}, the notebooks {sorted(map(str, refs))}")
+        return problems
+    (ref,) = refs
+    if ref not in allowed:
+        problems.append(f"the notebooks' ref {ref} is neither of {sorted(allowed)}")
+    for where, launch_ref in _launch_refs().items():
+        if launch_ref != ref:
+            problems.append(f"{where} names {launch_ref}, the notebooks {ref}")
     return problems
 
 
