@@ -94,14 +94,17 @@ pdf: book
 # What a tagged release bundles, into dist/: the wheel and sdist, the PDF and the executed
 # notebooks. See "Releases" in README.md.
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' sparsecourse/__init__.py)
-release: pdf
+release: $(STAMP)
+	$(BIN)/python .ci/colab_cell.py set-ref v$(VERSION)
+	$(MAKE) pdf
 	rm -rf dist && mkdir -p dist
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/python -m twine check --strict dist/*
 	cp _build/html/sparsity-in-ml.pdf dist/sparsity-in-ml-$(VERSION).pdf
 	cp _build/html/notebooks.zip dist/sparsity-in-ml-notebooks-$(VERSION).zip
 	@ls -l dist
-	@echo "Now: git tag v$(VERSION) && git push origin v$(VERSION), and attach dist/* to the release."
+	@echo "Now: git commit -am 'Release v$(VERSION)', git tag v$(VERSION), git push origin v$(VERSION),"
+	@echo "attach dist/* to the release; then python .ci/colab_cell.py set-ref main and commit."
 
 lint: $(STAMP)
 	$(BIN)/ruff check sparsecourse tests benchmarks book .ci

@@ -10,6 +10,7 @@
 #    own torch; PyPI's Linux torch is a multi-GB CUDA build, so TORCH_INDEX_URL may name torch's CPU
 #    index, as the GitHub workflow does);
 # 3. runs tests/ against the installed wheel (conftest.py refuses the source tree's copy).
+# 4. runs the Colab install cell against a local clone tagged like a release (.ci/colab_cell.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -58,3 +59,9 @@ cd "$ROOT"
 # with a clone points SPARSECOURSE_DATA at it, as here.
 SPARSECOURSE_DATA="$ROOT/data" SPARSECOURSE_EXPECT_INSTALLED=1 \
   "$WORK/venv/bin/pytest" tests/ -q -p no:cacheprovider
+
+echo "--- the Colab install cell, run as Colab would against a local clone tagged v<version>"
+# .ci/colab_cell.py simulate: google.colab faked, GitHub replaced by a bare clone of this commit
+# with the release tag; torch must stay as installed, the package must load its weights from the
+# clone's data/.
+.venv/bin/python .ci/colab_cell.py simulate --python "$WORK/venv/bin/python" --workdir "$WORK/colab"

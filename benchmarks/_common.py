@@ -7,6 +7,7 @@ machine, to ``benchmarks/results/<name>.json``. This module holds the parts that
 the kernel being measured:
 
 * :func:`parse_args` -- the command line every benchmark accepts (``--quick``);
+* :func:`start` -- what a memory-bound benchmark records before it loads the machine itself;
 * :func:`machine_info` and :func:`thread_info` -- what the numbers were measured on;
 * :func:`check_agree` -- every contender must compute the same result before it is timed;
 * :func:`cache_note`, :func:`print_table` and :func:`write_json` -- the report.
@@ -26,8 +27,10 @@ import datetime
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -171,6 +174,25 @@ def measure_bandwidth(quick: bool = False) -> dict:
     repeat = 3 if quick else 5
     return {"read": memory_bandwidth(size_mb=256, repeat=4 * repeat, kind="read"),
             "copy": memory_bandwidth(size_mb=256, repeat=repeat, kind="copy")}
+
+
+class Start(NamedTuple):
+    """What :func:`start` records: the clock, the cache, the load and the bandwidths."""
+
+    t_start: float  # time.perf_counter() at the start
+    llc: int  # last-level cache in bytes
+    busy: str  # load_warning() before the benchmark loads the machine ('' when quiet)
+    load_before: tuple | None  # os.getloadavg() before the benchmark
+    bandwidths: dict  # measure_bandwidth(quick): {"read": GB/s, "copy": GB/s}
+
+
+def start(quick: bool = False) -> Start:
+    """Start a memory-bound benchmark: the load is read *before* the bandwidth probe loads the
+    machine, then the cache size and the bandwidths every table is compared with."""
+    t_start = time.perf_counter()
+    busy = load_warning()
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return Start(t_start, llc_bytes(), busy, load_before, measure_bandwidth(quick))
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,14 +65,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     check_agree,
     describe_threads,
-    llc_bytes,
-    load_warning,
     machine_info,
-    measure_bandwidth,
     parse_args,
     print_table,
     results_path,
     rotation_copies,
+    start,
     write_json,
 )
 
@@ -392,11 +390,7 @@ def summarise(rounds: list[list[dict]], bandwidth: float, dense_names: list[str]
 def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv)
     cfg = QUICK if args.quick else FULL
-    t_start = time.perf_counter()
-    llc = llc_bytes()
-    busy = load_warning()
-    load_before = os.getloadavg()
-    bandwidths = measure_bandwidth(args.quick)
+    t_start, llc, busy, load_before, bandwidths = start(args.quick)
     bw = bandwidths["read"]
     print(f"Activation-sparsity benchmark{' (--quick)' if args.quick else ''}: float32, batch 1")
     print(f"read bandwidth {bw:.1f} GB/s (all cores; the tables' 100%), copy bandwidth "

@@ -34,7 +34,6 @@ shape, fewer repeats, a 1024x1024 SparseGPT layer). Results go to
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -43,14 +42,13 @@ from _common import (
     cache_note,
     check_agree,
     describe_threads,
-    llc_bytes,
     load_warning,
     machine_info,
-    measure_bandwidth,
     parse_args,
     print_table,
     results_path,
     rotation_copies,
+    start,
     time_contender,
     write_json,
 )
@@ -181,11 +179,7 @@ def gpu_part(rng) -> list[dict]:
 def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv)
     cfg = QUICK if args.quick else FULL
-    t_start = time.perf_counter()
-    llc = llc_bytes()
-    busy = load_warning()
-    load_before = os.getloadavg()
-    bandwidths = measure_bandwidth(args.quick)
+    t_start, llc, busy, load_before, bandwidths = start(args.quick)
     bw = bandwidths["read"]
     print(f"N:M sparsity benchmark{' (--quick)' if args.quick else ''}: 2:4, float32")
     print(f"read bandwidth {bw:.1f} GB/s (all cores), copy {bandwidths['copy']:.1f} GB/s; "

@@ -84,14 +84,12 @@ from _common import (
     cache_note,
     check_agree,
     describe_threads,
-    llc_bytes,
-    load_warning,
     machine_info,
-    measure_bandwidth,
     parse_args,
     print_table,
     results_path,
     rotation_copies,
+    start,
     write_json,
 )
 
@@ -354,11 +352,7 @@ def tiny_overhead(rng) -> list[dict]:
 def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv)
     cfg = QUICK if args.quick else FULL
-    t_start = time.perf_counter()
-    llc = llc_bytes()
-    busy = load_warning()  # before we load the machine ourselves
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
-    bandwidths = measure_bandwidth(args.quick)
+    t_start, llc, busy, load_before, bandwidths = start(args.quick)
     bandwidth = bandwidths["read"]  # SpMV/SpMM and GEMV mostly read: that is their ceiling
     n = cfg["n"]
     print(f"SpMV/SpMM benchmark{' (--quick)' if args.quick else ''}: {n} x {n} float32 and "

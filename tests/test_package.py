@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -79,6 +80,18 @@ def test_every_notebook_installs_the_package_on_colab_first():
         nb = json.loads(path.read_text())
         first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
         assert "google.colab" in "".join(first_code["source"]), path.name
+
+
+def test_colab_cells_and_launch_links_name_one_ref():
+    spec = importlib.util.spec_from_file_location("colab_cell", ROOT / ".ci" / "colab_cell.py")
+    colab_cell = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(colab_cell)
+    assert colab_cell.check() == []
+    # the check sees a notebook whose cell names another ref
+    nb = json.loads((ROOT / "book" / "00_introduction.ipynb").read_text())
+    source = "".join(colab_cell.first_code(nb)["source"])
+    assert colab_cell.cell_ref(source) in {"main", f"v{sparsecourse.__version__}"}
+    assert colab_cell.cell_ref(source.replace(f'"{colab_cell.cell_ref(source)}"', '"v9"')) == "v9"
 
 
 def _toc_files(node):

@@ -11,6 +11,7 @@ active parameters" compares ``moe_lm(cfg, E, 1)`` with ``LlamaLM(cfg)``.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -123,15 +124,22 @@ def load_training_log(path: str | Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-@torch.no_grad()
-def expert_load(model: nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
-    """Fraction of token-expert pairs each expert receives, per MoE layer, on batch ``ids``."""
+@contextmanager
+def _evaluating(model: nn.Module):
+    """Eval mode for the block, then the model's own mode again (even after an error)."""
     was = model.training
     model.eval()
     try:
-        model(ids)
+        yield
     finally:
         model.train(was)
+
+
+@torch.no_grad()
+def expert_load(model: nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
+    """Fraction of token-expert pairs each expert receives, per MoE layer, on batch ``ids``."""
+    with _evaluating(model):
+        model(ids)
     out = []
     for m in moe_layers(model):
         c = m.last_routing.tokens_per_expert().float()
@@ -150,12 +158,10 @@ def router_inputs(model: nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
     seen: list[torch.Tensor] = []
     hooks = [m.register_forward_pre_hook(lambda mod, a: seen.append(a[0].reshape(
         -1, a[0].shape[-1]).detach())) for m in layers]
-    was = model.training
-    model.eval()
     try:
-        model(ids)
+        with _evaluating(model):
+            model(ids)
     finally:
-        model.train(was)
         for h in hooks:
             h.remove()
     return seen
