@@ -229,7 +229,7 @@ def fused_pass_reference(A, S, xS, b, y, mode, gram=True):
     >>> z, g, H, c, AS = fused_pass_reference(A, np.array([1]), np.array([1.0]),
     ...                                       np.array([1.0, 2.0]), np.array([1.0, 4.0]), 1)
     >>> z.tolist(), g.tolist(), H.tolist(), c.tolist()
-    ([2.0, -1.0], [-1.0, -3.0], [[5.0]], [4.0])
+    ([2.0, -1.0], [-1.0, -1.0], [[5.0]], [4.0])
     """
     A = np.asarray(A)
     AS = A[:, S].astype(np.float64)
@@ -262,7 +262,7 @@ def fused_pass(A, S, xS, b, y, mode, gram=True, n_threads=None):
     >>> z, g, H, c, AS = fused_pass(A, np.array([1]), np.array([1.0]), np.array([1.0, 2.0]),
     ...                             np.array([1.0, 4.0]), 1)
     >>> z.tolist(), g.tolist(), H.tolist(), c.tolist()
-    ([2.0, -1.0], [-1.0, -3.0], [[5.0]], [4.0])
+    ([2.0, -1.0], [-1.0, -1.0], [[5.0]], [4.0])
     """
     if A.dtype not in (np.float32, np.float64) or not A.flags.c_contiguous:
         A = np.ascontiguousarray(A, dtype=np.float64)
