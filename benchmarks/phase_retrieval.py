@@ -58,9 +58,11 @@ float64). Per solver and ``s`` (one instance per ``s``, all solvers from the sam
 ``ROUNDS`` interleaved rounds in rotating order): iterations to 1e-6, median seconds per
 iteration (time to 1e-6 / iterations), the one-read bound and their ratio, for ``A`` in float64
 and, for the solvers with a ``dtype`` option, float32 (half the bytes; the arithmetic stays
-float64). The fused kernels run on all of numba's threads; BLAS stays on one thread (on two
-shared cores, multi-threaded BLAS on the small least-squares and Hessian problems is slower, not
-faster). Both parts print the load average, since the machine may be shared.
+float64). A smaller than twice the last-level cache (the ``--quick`` sizes) is marked: there the
+cache, not memory, serves part of the reads. The fused kernels run on all of numba's threads;
+BLAS stays on one thread (on two shared cores, multi-threaded BLAS on the small least-squares
+and Hessian problems is slower, not faster). Both parts print the load average, since the
+machine may be shared.
 
 Run ``python benchmarks/phase_retrieval.py`` (a few minutes) or ``--quick`` (under a minute);
 results go to ``benchmarks/results/phase_retrieval.json`` / ``phase_retrieval_quick.json``.
@@ -73,6 +75,7 @@ import os
 import numba
 import numpy as np
 from _common import (
+    cache_note,
     describe_threads,
     load_warning,
     machine_info,
@@ -94,7 +97,7 @@ from sparsecourse.phase_retrieval import (
     sparta,
     thwf,
 )
-from sparsecourse.utils import benchmark, memory_bandwidth
+from sparsecourse.utils import benchmark, llc_bytes, memory_bandwidth
 
 TARGET = 1e-6
 SEED = 2024
@@ -253,11 +256,13 @@ def bench_bound(quick: bool):
                          "iters": iters[(name, dt)], "ms_per_iter": ms,
                          "bound_ms": 1e3 * bound, "ratio": ms / (1e3 * bound) if ms else None,
                          "read_gbps": bw_med, "read_gbps_rounds": bw,
+                         "cache": cache_note(mats[dt].nbytes, llc_bytes()) or "memory",
                          "seconds_per_iter_rounds": t, "load_1min": os.getloadavg()[0]})
         print_table([r for r in rows if r["s"] == s],
                     [("solver", "solver", "s"), ("dtype", "dtype", "s"), ("iters", "iters", "d"),
                      ("ms / iter", "ms_per_iter", ".2f"), ("1 read of A, ms", "bound_ms", ".2f"),
-                     ("ratio", "ratio", ".2f"), ("load", "load_1min", ".1f")],
+                     ("ratio", "ratio", ".2f"), ("A vs LLC", "cache", "s"),
+                     ("load", "load_1min", ".1f")],
                     title=f"n={n}, m={m}, s={s}: time per iteration against reading A once at "
                           f"{bw_med:.1f} GB/s (median of {rounds} probes, all cores)")
     targets = []
