@@ -765,8 +765,8 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         How a dense ``A`` is read. ``"reference"``: the NumPy / BLAS products written as the
         math reads (``A^T r``, then the columns of the new support gathered for the Hessian
         block: more than one pass over ``A``). ``"fused"``: one numba pass over the rows of
-        ``A`` per iteration (:func:`~sparsecourse.phase_retrieval._kernels.fused_pass`, on all
-        of numba's threads) that computes ``A x``, ``A^T r`` and the Hessian block on the
+        ``A`` per iteration (the private kernel ``_kernels.fused_pass``, on all of numba's
+        threads) that computes ``A x``, ``A^T r`` and the Hessian block on the
         current support, used as is when the support does not change (else the columns of the
         new support are gathered as in the reference). ``"auto"``: fused for a dense ``A``.
         Both give the same iterates up to rounding.
