@@ -117,3 +117,21 @@ def test_kernel_option_is_validated():
     y_op = intensities(op, np.ones(64))
     with pytest.raises(ValueError, match="dense"):
         newton_ht(op, y_op, 5, kernel="fused")
+
+
+@pytest.mark.parametrize("solver", [newton_ht, htp])
+def test_the_block_from_the_pass_is_used_once_the_support_settles(solver, monkeypatch):
+    # the pinning test above covers both branches only if both run: count them
+    calls = []
+    real = _kernels.fused_pass
+
+    def spy(A, S, xS, b, y, mode, gram=True, n_threads=None):
+        calls.append(bool(gram))
+        return real(A, S, xS, b, y, mode, gram, n_threads)
+
+    monkeypatch.setattr(_kernels, "fused_pass", spy)
+    A, x, y = gaussian_phase_retrieval(500, 800, 12, seed=0)
+    res = solver(A, y, 12, x_true=x, max_iter=10, tol=0.0)
+    assert relative_error(res.x, x) < 1e-10
+    assert calls[0] is False     # from the spectral start the support still moves
+    assert True in calls         # ... and settles: the block comes from the pass

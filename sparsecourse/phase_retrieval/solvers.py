@@ -671,15 +671,17 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
     run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     b = np.sqrt(y)
     m, n = op.shape
+    state = {"settled": False}  # the last step kept the support (see newton_ht)
 
     def update(x):
         supp = np.flatnonzero(x)
         x_new = np.zeros(n)
         if fused:  # one pass: z, A^T(p b - z) and the Gram block on the current support
-            gram = supp.size == s
+            gram = state["settled"] and supp.size == s
             z, g, G, c, _ = _kernels.fused_pass(op.dense, supp, x[supp], b, y, 1, gram)
             T = top_k(x + (eta / (op.c * m)) * g, s)
-            if gram and np.array_equal(T, supp):  # same support: the normal equations
+            state["settled"] = np.array_equal(T, supp)
+            if gram and state["settled"]:  # same support: the normal equations
                 try:
                     x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
                     return x_new
@@ -766,10 +768,10 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         math reads (``A^T r``, then the columns of the new support gathered for the Hessian
         block: more than one pass over ``A``). ``"fused"``: one numba pass over the rows of
         ``A`` per iteration (the private kernel ``_kernels.fused_pass``, on all of numba's
-        threads) that computes ``A x``, ``A^T r`` and the Hessian block on the
-        current support, used as is when the support does not change (else the columns of the
-        new support are gathered as in the reference). ``"auto"``: fused for a dense ``A``.
-        Both give the same iterates up to rounding.
+        threads) that computes ``A x``, ``A^T r`` and, once the support has settled (the last
+        step kept it), the Hessian block on it, used as is when the support does not change
+        (else the columns of the new support are gathered as in the reference). ``"auto"``:
+        fused for a dense ``A``. Both give the same iterates up to rounding.
     dtype : {None, numpy.float32, numpy.float64}, default None
         Storage of a dense ``A``: ``numpy.float32`` halves the bytes read per iteration (a
         float64 ``A`` is rounded once); ``None`` keeps a float32 input in float32 and stores
@@ -798,11 +800,14 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
     m, n = op.shape
     x = run.x_init.copy()
     supp = np.flatnonzero(x)
+    settled = False  # the last step kept the support: expect this one to keep it too
     converged, k = False, 0
     for k in range(1, max_iter + 1):  # noqa: B007
         H = None
         if fused:  # one pass over A: z, the amplitude gradient, the Hessian block on supp
-            gram = supp.size == s
+            # the block is only accumulated once the support has settled: while it still
+            # changes, the block on the old support would be thrown away
+            gram = settled and supp.size == s
             z, g, H_supp, c_supp, A_supp = _kernels.fused_pass(op.dense, supp, x[supp], b, y,
                                                                0, gram)
             g_amp = g / (op.c * m)
@@ -813,7 +818,8 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         T = top_k(x - eta * g_amp, s)
         R = np.setdiff1d(supp, T, assume_unique=True)
         a2 = np.abs(z) ** 2
-        if fused and gram and np.array_equal(T, supp):  # support unchanged: block computed
+        settled = np.array_equal(T, supp)
+        if fused and gram and settled:  # support unchanged: block computed
             H, rhs = H_supp / m, -c_supp / m
         elif op.dense is not None:
             # (2) Newton step on the intensity loss restricted to T (real data)
