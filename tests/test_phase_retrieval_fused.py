@@ -131,7 +131,22 @@ def test_the_block_from_the_pass_is_used_once_the_support_settles(solver, monkey
 
     monkeypatch.setattr(_kernels, "fused_pass", spy)
     A, x, y = gaussian_phase_retrieval(500, 800, 12, seed=0)
-    res = solver(A, y, 12, x_true=x, max_iter=10, tol=0.0)
+    res = solver(A, y, 12, x_true=x, max_iter=10, tol=0.0, kernel="fused")
     assert relative_error(res.x, x) < 1e-10
     assert calls[0] is False     # from the spectral start the support still moves
     assert True in calls         # ... and settles: the block comes from the pass
+
+
+def test_auto_fuses_only_matrices_larger_than_the_cache(monkeypatch):
+    from sparsecourse.phase_retrieval import solvers
+
+    calls = []
+    real = _kernels.fused_pass
+    monkeypatch.setattr(_kernels, "fused_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    A, x, y = gaussian_phase_retrieval(300, 400, 5, seed=2)   # 1 MB: in any cache
+    newton_ht(A, y, 5, max_iter=3)
+    assert not calls
+    monkeypatch.setattr(solvers, "_llc", lambda: A.nbytes - 1)  # now A is "larger"
+    newton_ht(A, y, 5, max_iter=3)
+    htp(A, y, 5, max_iter=3)
+    assert len(calls) >= 6

@@ -40,6 +40,7 @@ Stopping rule (the same for all): stop when the relative change
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ import scipy.linalg as sla
 
 from .._validation import as_float_array, check_positive
 from ..regression.thresholding import hard_threshold, top_k
+from ..utils import llc_bytes
 from . import _kernels
 from ._op import prepare
 from .init import sparse_spectral_init, spectral_init
@@ -276,14 +278,26 @@ def _columns_from(A, supp, A_supp, T):
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _llc() -> int:
+    return llc_bytes()
+
+
 def _use_fused(kernel, op):
-    """Resolve ``kernel="auto" | "fused" | "reference"``: the fused pass needs a dense ``A``."""
+    """Resolve ``kernel="auto" | "fused" | "reference"``: the fused pass needs a dense ``A``.
+
+    ``"auto"`` takes it when ``A`` is larger than the last-level cache: there every pass over
+    ``A`` comes from memory and the passes are the cost. A matrix that fits in the cache is
+    read from it again at little cost, and BLAS's products are faster than the numba loops.
+    """
     if kernel not in ("auto", "fused", "reference"):
         raise ValueError(f"kernel must be 'auto', 'fused' or 'reference', got {kernel!r}")
     if kernel == "fused" and op.dense is None:
         raise ValueError("kernel='fused' needs a dense matrix A (an operator has no rows to "
                          "stream); use kernel='auto' or 'reference'")
-    return kernel != "reference" and op.dense is not None
+    if op.dense is None or kernel == "reference":
+        return False
+    return kernel == "fused" or op.dense.nbytes > _llc()
 
 
 # --------------------------------------------------------------------------------------------
@@ -771,7 +785,9 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         threads) that computes ``A x``, ``A^T r`` and, once the support has settled (the last
         step kept it), the Hessian block on it, used as is when the support does not change
         (else the columns of the new support are gathered as in the reference). ``"auto"``:
-        fused for a dense ``A``. Both give the same iterates up to rounding.
+        fused for a dense ``A`` larger than the last-level cache (memory-bound: the passes
+        are the cost), else the reference (a cached ``A`` is cheap to read again, and BLAS
+        is faster than the numba loops). Both give the same iterates up to rounding.
     dtype : {None, numpy.float32, numpy.float64}, default None
         Storage of a dense ``A``: ``numpy.float32`` halves the bytes read per iteration (a
         float64 ``A`` is rounded once); ``None`` keeps a float32 input in float32 and stores
