@@ -42,27 +42,27 @@ to 1e-6 over the successful runs, and the target ratio: the best competitor's me
 (smallest among SPARTA, CoPRAM, ThWF, HTP) divided by Newton-HT's, plus the median of
 per-instance ratios on the instances where both succeeded.
 
-**Against the memory bound.** Newton-HT and HTP finish in 4-8 iterations, each dominated by one
-pass over ``A``, so the honest target is not another solver but the time to read ``A`` once:
-``bound = A.nbytes / read bandwidth``, with the bandwidth measured by
-``sparsecourse.utils.memory_bandwidth(kind="read")`` (all cores) in every round, interleaved
-with the solver runs. *One read* per iteration is what each solver here needs at least: every
-one computes ``A^T r`` over all of ``A``, and the rest of its iteration (``A x`` for an
-``s``-sparse ``x``, the ``s`` columns of the Hessian block or the least-squares problem) touches
-only ``s`` columns. Newton-HT and HTP with ``kernel="fused"`` (the default for a dense ``A``
-larger than the last-level cache) make exactly one pass, reading the ``s`` columns from the rows
-as they stream by, plus a gather of the columns that enter the support when it changes; their
-``kernel="reference"`` (NumPy/BLAS) and the other solvers read ``A`` once for ``A^T r`` and
-gather the ``s`` columns separately (a gathered column costs a 64-byte cache line per row, ``8 s
-/ n`` of a pass for float64). Per solver and ``s`` (one instance per ``s``, all solvers from the
-same start, ``ROUNDS`` interleaved rounds in rotating order): iterations to 1e-6, median seconds
-per iteration (time to 1e-6 / iterations), the one-read bound and their ratio, for ``A`` in
-float64 and, for the solvers with a ``dtype`` option, float32 (half the bytes; the arithmetic
-stays float64). A smaller than twice the last-level cache (the ``--quick`` sizes) is marked:
-there the cache, not memory, serves part of the reads. The fused kernels run on all of numba's
-threads; BLAS stays on one thread (on two shared cores, multi-threaded BLAS on the small
-least-squares and Hessian problems is slower, not faster). Both parts print the load average,
-since the machine may be shared.
+**Against the memory bound.** Newton-HT and HTP finish in a handful of iterations (4 to 12 on
+these instances), each dominated by one pass over ``A``, so the honest target is not another
+solver but the time to read ``A`` once: ``bound = A.nbytes / read bandwidth``, with the
+bandwidth measured by ``sparsecourse.utils.memory_bandwidth(kind="read")`` (all cores) in every
+round, interleaved with the solver runs. *One read* per iteration is what each solver here needs
+at least: every one computes ``A^T r`` over all of ``A``, and the rest of its iteration (``A x``
+for an ``s``-sparse ``x``, the ``s`` columns of the Hessian block or the least-squares problem)
+touches only ``s`` columns. Newton-HT and HTP with ``kernel="fused"`` (the default for a dense
+``A`` larger than the last-level cache) make exactly one pass, reading the ``s`` columns from
+the rows as they stream by, plus a gather of the columns that enter the support when it changes;
+their ``kernel="reference"`` (NumPy/BLAS) and the other solvers read ``A`` once for ``A^T r``
+and gather the ``s`` columns separately (a gathered column costs a 64-byte cache line per row,
+``8s/n`` of a pass for float64). Per solver and ``s`` (one instance per ``s``, all solvers from
+the same start, 5 interleaved rounds, 3 with ``--quick``, in rotating order): iterations to
+1e-6, median seconds per iteration (time to 1e-6 / iterations), the one-read bound and their
+ratio, for ``A`` in float64 and, for the solvers with a ``dtype`` option, float32 (half the
+bytes; the arithmetic stays float64). A smaller than twice the last-level cache (the ``--quick``
+sizes) is marked: there the cache, not memory, serves part of the reads. The fused kernels run
+on all of numba's threads; BLAS stays on one thread (on two shared cores, multi-threaded BLAS on
+the small least-squares and Hessian problems is slower, not faster). Both parts print the load
+average, since the machine may be shared.
 
 Run ``python benchmarks/phase_retrieval.py`` (a few minutes; ``--bound-only`` reruns only the
 memory-bound part and replaces it in the existing JSON file) or ``--quick`` (under a minute);
