@@ -1,4 +1,4 @@
-"""Numba kernels for the two loops of sparse phase retrieval that NumPy does wastefully.
+"""Numba kernels for the loops of sparse phase retrieval that NumPy does wastefully.
 
 * :func:`marginals` -- the support-estimation statistic :math:`M_j = \\frac1m \\sum_i y_i A_{ij}^2`
   of the sparse spectral initialisation. NumPy's ``y @ A**2`` first materialises ``A**2``, a
@@ -6,9 +6,13 @@
   ``A`` and allocates nothing but the result.
 * :func:`gather_matvec` -- :math:`A_{:,T} v` for a small index set ``T`` without copying the
   ``m x |T|`` column block first (``A[:, T] @ v`` gathers, then multiplies).
+* :func:`fused_pass` -- everything an iteration of Newton-HT or HTP needs from ``A``, in one
+  pass over its rows: ``z = A_S x_S``, the full product ``g = A^T r(z)``, and the ``s x s``
+  Gram (Hessian) block on ``S``. NumPy reads ``A`` once for ``A^T r`` and gathers the columns
+  ``S`` twice more; the iteration is memory-bound, so the reads are the cost.
 
-The readable references are :func:`marginals_reference` and :func:`gather_matvec_reference`;
-the tests pin each kernel to its reference.
+The readable references are :func:`marginals_reference`, :func:`gather_matvec_reference` and
+:func:`fused_pass_reference`; the tests pin each kernel to its reference.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["marginals", "marginals_reference", "gather_matvec", "gather_matvec_reference"]
+__all__ = ["marginals", "marginals_reference", "gather_matvec", "gather_matvec_reference",
+           "fused_pass", "fused_pass_reference"]
 
 _FM = {"reassoc", "contract", "nsz"}
 
@@ -100,6 +105,170 @@ def gather_matvec(A: np.ndarray, T: np.ndarray, v: np.ndarray) -> np.ndarray:
     >>> gather_matvec(A, np.array([2, 0]), np.array([1.0, 1.0])).tolist()
     [2.0, 8.0]
     """
-    A = np.ascontiguousarray(A, dtype=np.float64)
+    if A.dtype not in (np.float32, np.float64) or not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A, dtype=np.float64)  # float32 is read as it is
     return _gather_matvec_kernel(A, np.ascontiguousarray(T, dtype=np.int64),
                                  np.ascontiguousarray(v, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# The fused iteration pass of Newton-HT and HTP (one read of A per iteration)
+# --------------------------------------------------------------------------------------------
+
+#: rows handled together in the fused pass: the accumulator ``g`` (n doubles) is read and
+#: written once per block of rows instead of once per row
+_ROW_BLOCK = 4
+
+
+@nb.njit(cache=True, fastmath=_FM, nogil=True)
+def _fused_rows(A, S, xS, b, y, mode, gram, lo, hi, z, AS, g, H, c):  # pragma: no cover
+    """Rows ``lo:hi`` of the fused pass: fill ``z``, ``AS``, accumulate ``g``, ``H``, ``c``."""
+    n = A.shape[1]
+    k = S.shape[0]
+    B = _ROW_BLOCK
+    aS = np.empty((B, k))
+    wa = np.empty((B, k))
+    r = np.empty(B)
+    w = np.empty(B)
+    v = np.empty(B)
+    for i0 in range(lo, hi, B):
+        nb_rows = min(B, hi - i0)
+        for q in range(nb_rows):
+            i = i0 + q
+            zi = 0.0
+            for t in range(k):
+                a = np.float64(A[i, S[t]])
+                aS[q, t] = a
+                zi += a * xS[t]
+            z[i] = zi
+            sb = b[i] if zi >= 0 else -b[i]  # b_i sign(z_i)
+            if mode == 0:  # Newton-HT: amplitude residual, Hessian weight, intensity gradient
+                r[q] = zi - sb
+                w[q] = 3.0 * zi * zi - y[i]
+                v[q] = (zi * zi - y[i]) * zi
+            else:  # HTP: residual of the linearised problem, Gram matrix, its right-hand side
+                r[q] = sb - zi
+                w[q] = 1.0
+                v[q] = sb
+        if nb_rows == B:
+            a0, a1, a2, a3 = A[i0], A[i0 + 1], A[i0 + 2], A[i0 + 3]
+            r0, r1, r2, r3 = r[0], r[1], r[2], r[3]
+            for j in range(n):
+                g[j] += (r0 * a0[j] + r1 * a1[j]) + (r2 * a2[j] + r3 * a3[j])
+        else:
+            for q in range(nb_rows):
+                rq = r[q]
+                aq = A[i0 + q]
+                for j in range(n):
+                    g[j] += rq * aq[j]
+        if gram:
+            for q in range(nb_rows):
+                wq, vq = w[q], v[q]
+                for t in range(k):
+                    AS[i0 + q, t] = aS[q, t]
+                    c[t] += vq * aS[q, t]
+                    wa[q, t] = wq * aS[q, t]
+            for q in range(nb_rows, B):  # a short last block: pad with zero rows
+                for t in range(k):
+                    wa[q, t] = 0.0
+                    aS[q, t] = 0.0
+            b0, b1, b2, b3 = aS[0], aS[1], aS[2], aS[3]
+            for t in range(k):
+                w0, w1, w2, w3 = wa[0, t], wa[1, t], wa[2, t], wa[3, t]
+                Ht = H[t]
+                for u in range(t + 1):
+                    Ht[u] += (w0 * b0[u] + w1 * b1[u]) + (w2 * b2[u] + w3 * b3[u])
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FM, nogil=True)
+def _fused_pass_kernel(A, S, xS, b, y, mode, gram, n_chunks):  # pragma: no cover - compiled
+    m, n = A.shape
+    k = S.shape[0] if gram else 0
+    z = np.empty(m)
+    AS = np.empty((m, k))
+    G = np.zeros((n_chunks, n))
+    Hs = np.zeros((n_chunks, k, k))
+    cs = np.zeros((n_chunks, k))
+    per = (m + n_chunks - 1) // n_chunks
+    per = ((per + _ROW_BLOCK - 1) // _ROW_BLOCK) * _ROW_BLOCK
+    for ch in nb.prange(n_chunks):
+        lo = min(m, ch * per)
+        hi = min(m, lo + per)
+        _fused_rows(A, S, xS, b, y, mode, gram, lo, hi, z, AS, G[ch], Hs[ch], cs[ch])
+    g = G[0].copy()
+    H = Hs[0].copy()
+    c = cs[0].copy()
+    for ch in range(1, n_chunks):
+        g += G[ch]
+        H += Hs[ch]
+        c += cs[ch]
+    for t in range(k):  # the lower triangle was accumulated: mirror it
+        for u in range(t):
+            H[u, t] = H[t, u]
+    return z, g, H, c, AS
+
+
+def fused_pass_reference(A, S, xS, b, y, mode, gram=True):
+    """What :func:`fused_pass` computes, in NumPy (several passes over ``A``).
+
+    With ``z = A[:, S] @ xS`` and ``p = sign(z)`` (``+1`` at 0):
+
+    * ``mode=0`` (Newton-HT): ``g = A^T (z - b p)``, ``H = A_S^T diag(3 z^2 - y) A_S``,
+      ``c = A_S^T ((z^2 - y) z)`` (all without the ``1/m``);
+    * ``mode=1`` (HTP): ``g = A^T (b p - z)``, ``H = A_S^T A_S``, ``c = A_S^T (b p)``.
+
+    Returns ``(z, g, H, c, A_S)``, ``A_S = A[:, S]`` as float64 (the columns the pass read
+    anyway, kept for the iteration's Newton or least-squares step); ``H``, ``c`` and ``A_S``
+    are empty when ``gram`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import fused_pass_reference
+    >>> A = np.array([[1.0, 2.0], [0.0, -1.0]])
+    >>> z, g, H, c, AS = fused_pass_reference(A, np.array([1]), np.array([1.0]),
+    ...                                       np.array([1.0, 2.0]), np.array([1.0, 4.0]), 1)
+    >>> z.tolist(), g.tolist(), H.tolist(), c.tolist()
+    ([2.0, -1.0], [-1.0, -1.0], [[5.0]], [4.0])
+    """
+    A = np.asarray(A)
+    AS = A[:, S].astype(np.float64)
+    z = AS @ np.asarray(xS, dtype=np.float64)
+    sb = np.where(z >= 0, b, -b)
+    if mode == 0:
+        r, w, v = z - sb, 3.0 * z * z - y, (z * z - y) * z
+    else:
+        r, w, v = sb - z, np.ones_like(z), sb
+    g = A.T.astype(np.float64) @ r
+    if not gram:
+        return z, g, np.zeros((0, 0)), np.zeros(0), np.zeros((A.shape[0], 0))
+    return z, g, (AS * w[:, None]).T @ AS, AS.T @ v, AS
+
+
+def fused_pass(A, S, xS, b, y, mode, gram=True, n_threads=None):
+    """One pass over the rows of a C-contiguous ``A`` that computes :func:`fused_pass_reference`.
+
+    Each row is read from memory once: its entries on ``S`` give ``z_i`` and the Gram
+    contributions (and are copied to ``A_S``), then the whole row is added to ``g`` with weight
+    ``r_i`` while it is still in cache. ``A`` may be float32 (half the bytes); all sums are in
+    float64. Rows are split into ``n_threads`` chunks (default: numba's thread count), one per
+    thread.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import fused_pass
+    >>> A = np.array([[1.0, 2.0], [0.0, -1.0]])
+    >>> z, g, H, c, AS = fused_pass(A, np.array([1]), np.array([1.0]), np.array([1.0, 2.0]),
+    ...                             np.array([1.0, 4.0]), 1)
+    >>> z.tolist(), g.tolist(), H.tolist(), c.tolist()
+    ([2.0, -1.0], [-1.0, -1.0], [[5.0]], [4.0])
+    """
+    if A.dtype not in (np.float32, np.float64) or not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A, dtype=np.float64)
+    n_threads = nb.get_num_threads() if n_threads is None else int(n_threads)
+    return _fused_pass_kernel(A, np.ascontiguousarray(S, dtype=np.int64),
+                              np.ascontiguousarray(xS, dtype=np.float64),
+                              np.ascontiguousarray(b, dtype=np.float64),
+                              np.ascontiguousarray(y, dtype=np.float64), int(mode), bool(gram),
+                              max(1, min(n_threads, A.shape[0])))

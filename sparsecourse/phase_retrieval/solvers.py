@@ -40,6 +40,7 @@ Stopping rule (the same for all): stop when the relative change
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ import scipy.linalg as sla
 
 from .._validation import as_float_array, check_positive
 from ..regression.thresholding import hard_threshold, top_k
+from ..utils import llc_bytes
+from . import _kernels
 from ._op import prepare
 from .init import sparse_spectral_init, spectral_init
 from .models import relative_error
@@ -263,6 +266,38 @@ def _cg(apply, b, x, *, max_iter, tol):
         p = r + (rr_new / rr) * p
         rr = rr_new
     return x
+
+
+def _columns_from(A, supp, A_supp, T):
+    """``A[:, T]`` as float64, copying the columns in ``supp`` from ``A_supp = A[:, supp]``."""
+    out = np.empty((A.shape[0], T.size))
+    pos = np.searchsorted(supp, T)
+    have = (pos < supp.size) & (supp[np.minimum(pos, supp.size - 1)] == T)
+    out[:, have] = A_supp[:, pos[have]]
+    out[:, ~have] = A[:, T[~have]]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _llc() -> int:
+    return llc_bytes()
+
+
+def _use_fused(kernel, op):
+    """Resolve ``kernel="auto" | "fused" | "reference"``: the fused pass needs a dense ``A``.
+
+    ``"auto"`` takes it when ``A`` is larger than the last-level cache: there every pass over
+    ``A`` comes from memory and the passes are the cost. A matrix that fits in the cache is
+    read from it again at little cost, and BLAS's products are faster than the numba loops.
+    """
+    if kernel not in ("auto", "fused", "reference"):
+        raise ValueError(f"kernel must be 'auto', 'fused' or 'reference', got {kernel!r}")
+    if kernel == "fused" and op.dense is None:
+        raise ValueError("kernel='fused' needs a dense matrix A (an operator has no rows to "
+                         "stream); use kernel='auto' or 'reference'")
+    if op.dense is None or kernel == "reference":
+        return False
+    return kernel == "fused" or op.dense.nbytes > _llc()
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,7 +641,8 @@ def copram(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, se
 
 
 def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
-        x_true=None, target_error=None, step: float = 0.95):
+        x_true=None, target_error=None, step: float = 0.95, kernel: str = "auto",
+        dtype=None):
     r"""Hard-thresholding pursuit for phase retrieval (Cai, Li, Lu, You 2022).
 
     .. math::
@@ -624,6 +660,12 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
         The shared signature, see :mod:`sparsecourse.phase_retrieval`.
     step : float, default 0.95
         :math:`\eta` (the paper's value).
+    kernel : {"auto", "fused", "reference"}, default "auto"
+        How a dense ``A`` is read; as in :func:`newton_ht` (the Gram matrix
+        :math:`A_S^\top A_S` takes the place of the Hessian block, and the least-squares step
+        is solved by its normal equations when the support did not change).
+    dtype : {None, numpy.float32, numpy.float64}, default None
+        Storage of a dense ``A``, as in :func:`newton_ht`.
 
     Returns
     -------
@@ -636,17 +678,35 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
     >>> htp(A, y, 5, x_true=x, target_error=1e-8).converged
     True
     """
-    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          dtype=dtype)
     eta = check_positive(step, "step")
+    fused = _use_fused(kernel, op)
     run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     b = np.sqrt(y)
     m, n = op.shape
+    state = {"settled": False}  # the last step kept the support (see newton_ht)
+
     def update(x):
-        z = op.mv(x, np.flatnonzero(x))
-        target = b * _phase(z)
-        u = x + (eta / (op.c * m)) * op.rmv(target - z)
-        T = top_k(u, s)
+        supp = np.flatnonzero(x)
         x_new = np.zeros(n)
+        if fused:  # one pass: z, A^T(p b - z) and the Gram block on the current support
+            gram = state["settled"] and supp.size == s
+            z, g, G, c, _ = _kernels.fused_pass(op.dense, supp, x[supp], b, y, 1, gram)
+            T = top_k(x + (eta / (op.c * m)) * g, s)
+            state["settled"] = np.array_equal(T, supp)
+            if gram and state["settled"]:  # same support: the normal equations
+                try:
+                    x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
+                    return x_new
+                except (sla.LinAlgError, ValueError):
+                    pass
+            target = b * _phase(z)
+        else:  # the reference: NumPy / BLAS products, a QR least-squares solve
+            z = op.mv(x, supp)
+            target = b * _phase(z)
+            u = x + (eta / (op.c * m)) * op.rmv(target - z)
+            T = top_k(u, s)
         x_new[T] = _lstsq_cols(op, T, target)
         return x_new
 
@@ -684,7 +744,7 @@ def _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter):
 
 def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=None,
               x_true=None, target_error=None, step: float = 0.95, newton_step: float = 1.0,
-              cg_iter: int = 50):
+              cg_iter: int = 50, kernel: str = "auto", dtype=None):
     r"""Newton hard thresholding, the seed paper's method (Cai, Long, Wen, Ying 2023).
 
     Each iteration (1) picks the support with one hard-thresholded gradient step on the
@@ -717,6 +777,21 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         Multiplier of the Newton direction (1 gives quadratic convergence).
     cg_iter : int, default 50
         Conjugate-gradient iterations (operator ``A`` only).
+    kernel : {"auto", "fused", "reference"}, default "auto"
+        How a dense ``A`` is read. ``"reference"``: the NumPy / BLAS products written as the
+        math reads (``A^T r``, then the columns of the new support gathered for the Hessian
+        block: more than one pass over ``A``). ``"fused"``: one numba pass over the rows of
+        ``A`` per iteration (the private kernel ``_kernels.fused_pass``, on all of numba's
+        threads) that computes ``A x``, ``A^T r`` and, once the support has settled (the last
+        step kept it), the Hessian block on it, used as is when the support does not change
+        (else the columns of the new support are gathered as in the reference). ``"auto"``:
+        fused for a dense ``A`` larger than the last-level cache (memory-bound: the passes
+        are the cost), else the reference (a cached ``A`` is cheap to read again, and BLAS
+        is faster than the numba loops). Both give the same iterates up to rounding.
+    dtype : {None, numpy.float32, numpy.float64}, default None
+        Storage of a dense ``A``: ``numpy.float32`` halves the bytes read per iteration (a
+        float64 ``A`` is rounded once); ``None`` keeps a float32 input in float32 and stores
+        anything else as float64. The arithmetic is float64 either way.
 
     Returns
     -------
@@ -730,31 +805,51 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
     >>> res.converged, res.n_iter < 15
     (True, True)
     """
-    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol)
+    op, y, s, x0, max_iter, tol = prepare(A, y, s, x0=x0, max_iter=max_iter, tol=tol,
+                                          dtype=dtype)
     eta = check_positive(step, "step")
     tau = check_positive(newton_step, "newton_step")
+    fused = _use_fused(kernel, op)
     run = _Run("newton_ht", op, y, s, x0, x_true, target_error, tol,
                _default_init(op, y, s, seed))
     b = np.sqrt(y)
     m, n = op.shape
     x = run.x_init.copy()
     supp = np.flatnonzero(x)
+    settled = False  # the last step kept the support: expect this one to keep it too
     converged, k = False, 0
     for k in range(1, max_iter + 1):  # noqa: B007
-        z = op.mv(x, supp)
-        # (1) support from a thresholded amplitude-gradient step
-        g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
+        H = None
+        if fused:  # one pass over A: z, the amplitude gradient, the Hessian block on supp
+            # the block is only accumulated once the support has settled: while it still
+            # changes, the block on the old support would be thrown away
+            gram = settled and supp.size == s
+            z, g, H_supp, c_supp, A_supp = _kernels.fused_pass(op.dense, supp, x[supp], b, y,
+                                                               0, gram)
+            g_amp = g / (op.c * m)
+        else:
+            z = op.mv(x, supp)
+            # (1) support from a thresholded amplitude-gradient step
+            g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
         T = top_k(x - eta * g_amp, s)
         R = np.setdiff1d(supp, T, assume_unique=True)
         a2 = np.abs(z) ** 2
-        if op.dense is not None:
+        settled = np.array_equal(T, supp)
+        if fused and gram and settled:  # support unchanged: block computed
+            H, rhs = H_supp / m, -c_supp / m
+        elif op.dense is not None:
             # (2) Newton step on the intensity loss restricted to T (real data)
-            AT = op.dense[:, T]
+            if fused and gram:  # the pass kept A[:, supp]: gather only the new columns
+                AT, AR = _columns_from(op.dense, supp, A_supp, T), _columns_from(
+                    op.dense, supp, A_supp, R)
+            else:
+                AT, AR = op.dense[:, T], op.dense[:, R]
             w = 3.0 * a2 - y
             H = (AT * w[:, None]).T @ AT / m
             rhs = -(AT.T @ ((a2 - y) * z)) / m
             if R.size:
-                rhs += AT.T @ (w * (op.dense[:, R] @ x[R])) / m
+                rhs += AT.T @ (w * (AR @ x[R])) / m
+        if H is not None:
             try:
                 d = sla.solve(H, rhs, assume_a="sym", check_finite=False)
             except (sla.LinAlgError, ValueError):
