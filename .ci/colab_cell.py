@@ -54,8 +54,8 @@ if "google.colab" in sys.modules:
     keep_torch = os.path.join("{COLAB_DIR}", "keep-torch.txt")  # a pip constraint
     with open(keep_torch, "w") as f:
         f.write(f"torch=={{torch.__version__}}\\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", keep_torch, src],
-                   check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "-c", keep_torch, src]
+    subprocess.run(pip, check=True)
     os.environ["SPARSECOURSE_DATA"] = os.path.join(src, "data")'''
 
 def _cell(ref: str) -> str:
