@@ -514,28 +514,6 @@ def test_training_is_deterministic_and_learns(data):
     assert not torch.equal(pr.lenet_300_100(seed=0)[0].weight, pr.lenet_300_100(seed=1)[0].weight)
 
 
-def test_training_matches_the_for_loop_adam_bit_for_bit(data, monkeypatch):
-    # train() uses Adam(foreach=True) for speed; it must give exactly the for-loop result
-    def run():
-        net = pr.lenet_300_100(seed=2)
-        pr.apply_masks(net, pr.random_masks(net, 0.9, seed=2))
-        res = pr.train(net, data, epochs=3, seed=4)
-        return res, pr.get_state(net)
-
-    fast, fast_state = run()
-    adam, calls = torch.optim.Adam, []
-
-    def for_loop_adam(params, lr, foreach=None):
-        calls.append(foreach)
-        return adam(params, lr=lr, foreach=False)
-
-    monkeypatch.setattr(torch.optim, "Adam", for_loop_adam)
-    slow, slow_state = run()
-    assert calls == [True]                     # the patch was used, and train asked for foreach
-    assert fast.val_loss == slow.val_loss and fast.test_acc == slow.test_acc
-    assert all(torch.equal(fast_state[k], slow_state[k]) for k in slow_state)
-
-
 def test_pruned_weights_stay_zero_during_training(data):
     net = pr.lenet_300_100(seed=0)
     masks = pr.random_masks(net, 0.9, seed=0)

@@ -198,11 +198,7 @@ def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: i
     total = epochs * per_epoch
     if save_at is not None:
         save_at = check_int(save_at, "save_at", minimum=0, maximum=total)
-    # foreach: one batched update per step instead of a Python loop over the parameters. The
-    # arithmetic is the same (tests check bit-equality with the for-loop Adam); a digits
-    # training is about a quarter faster, which the chapter's few hundred runs feel.
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr,
-                           foreach=True)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     gen = torch.Generator().manual_seed(seed)
     res = TrainResult()
 
