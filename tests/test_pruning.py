@@ -514,6 +514,37 @@ def test_training_is_deterministic_and_learns(data):
     assert not torch.equal(pr.lenet_300_100(seed=0)[0].weight, pr.lenet_300_100(seed=1)[0].weight)
 
 
+@pytest.mark.parametrize("kind", ["masked", "gradual", "rigl"])
+def test_lazy_test_evaluation_reports_the_same_accuracies(data, kind):
+    # test_every_eval=False evaluates the test set only at the early-stopping and last steps
+    def run(test_every_eval):
+        net = pr.lenet_300_100(seed=3)
+        cb = None
+        if kind == "gradual":
+            cb = pr.GradualMagnitudePruning(0.9, begin_step=8, end_step=32, frequency=8)
+        else:
+            pr.apply_masks(net, pr.random_masks(net, 0.9, seed=3))
+        if kind == "rigl":
+            cb = pr.DynamicSparseTraining("rigl", every=8, stop_step=40, X=data.X_train,
+                                          y=data.y_train, seed=0)
+        # lr 3e-2 for the masked and RigL runs: they overfit, so that the early stop is not the
+        # last step and the copy of the model at the minimum is what gets evaluated
+        return pr.train(net, data, epochs=6 if kind == "gradual" else 8, seed=5, eval_every=4,
+                        lr=1e-2 if kind == "gradual" else 3e-2, callback=cb,
+                        test_every_eval=test_every_eval)
+
+    eager, lazy = run(True), run(False)
+    assert eager.early_stop_index < len(eager.steps) - 1
+    assert lazy.val_loss == eager.val_loss and lazy.steps == eager.steps
+    assert lazy.early_stop_step == eager.early_stop_step
+    assert lazy.early_stop_test_acc == eager.early_stop_test_acc
+    assert lazy.final_test_acc == eager.final_test_acc
+    evaluated = [i for i, a in enumerate(lazy.test_acc) if not math.isnan(a)]
+    assert evaluated == sorted({eager.early_stop_index, len(eager.test_acc) - 1})
+    with pytest.raises(TypeError, match="test_every_eval"):
+        pr.train(pr.lenet_300_100(seed=0), data, epochs=1, test_every_eval="no")
+
+
 def test_pruned_weights_stay_zero_during_training(data):
     net = pr.lenet_300_100(seed=0)
     masks = pr.random_masks(net, 0.9, seed=0)

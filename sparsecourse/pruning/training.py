@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_fraction, check_int, check_positive
-from .masks import get_state
+from .masks import clone_model, get_state
 
 __all__ = ["DigitsData", "digits_data", "lenet_300_100", "evaluate", "TrainResult", "train"]
 
@@ -154,7 +154,8 @@ class TrainResult:
 def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: int = 128,
           lr: float = 1e-2, seed: int = 0, eval_every: int | None = None,
           save_at: int | None = None,
-          callback: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+          callback: Callable[[int, nn.Module], None] | None = None,
+          test_every_eval: bool = True) -> TrainResult:
     """Train a classifier with Adam and cross-entropy on mini-batches, in place.
 
     Pruned weights (see :func:`~sparsecourse.pruning.apply_masks`) stay pruned: the forward
@@ -178,6 +179,14 @@ def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: i
     callback : callable, optional
         ``callback(step, model)`` after every optimizer step (``step`` counts from 1), e.g. to
         update masks during training.
+    test_every_eval : bool
+        Evaluate the test accuracy at every evaluation (the default). ``False`` evaluates it
+        only where :class:`~sparsecourse.pruning.TrainResult` reports it: at the
+        early-stopping step (on a copy of the model taken whenever the validation loss
+        reaches a new minimum) and at the last step; the other entries of ``test_acc`` are
+        NaN. The reported accuracies are the same (the test set is evaluated on the same
+        weights), and a digits training takes about 10% less time, which an experiment of a
+        few hundred trainings feels.
 
     Examples
     --------
@@ -186,6 +195,10 @@ def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: i
     >>> res = train(lenet_300_100(seed=0), data, epochs=3, seed=0)
     >>> res.final_test_acc > 0.85, res.steps[:3]
     (True, [0, 8, 16])
+    >>> lazy = train(lenet_300_100(seed=0), data, epochs=3, seed=0, test_every_eval=False)
+    >>> (lazy.early_stop_test_acc, lazy.final_test_acc) == (res.early_stop_test_acc,
+    ...                                                      res.final_test_acc)
+    True
     """
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -198,16 +211,25 @@ def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: i
     total = epochs * per_epoch
     if save_at is not None:
         save_at = check_int(save_at, "save_at", minimum=0, maximum=total)
+    if not isinstance(test_every_eval, (bool, np.bool_)):
+        raise TypeError(f"test_every_eval must be a bool, got {type(test_every_eval).__name__}")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     gen = torch.Generator().manual_seed(seed)
     res = TrainResult()
+    best = {}   # lazy test evaluation: the model at the first minimum of the validation loss
 
     def record(step):
         vl, va = evaluate(model, data.X_val, data.y_val)
         res.steps.append(step)
         res.val_loss.append(vl)
         res.val_acc.append(va)
-        res.test_acc.append(evaluate(model, data.X_test, data.y_test)[1])
+        if test_every_eval:
+            res.test_acc.append(evaluate(model, data.X_test, data.y_test)[1])
+            return
+        res.test_acc.append(float("nan"))
+        # np.argmin picks the first minimum, or the first NaN: keep the model there
+        if not best or (not np.isnan(best["loss"]) and (np.isnan(vl) or vl < best["loss"])):
+            best.update(loss=vl, index=len(res.val_loss) - 1, model=clone_model(model))
 
     record(0)
     if save_at == 0:
@@ -231,4 +253,9 @@ def train(model: nn.Module, data: DigitsData, *, epochs: int = 20, batch_size: i
                 record(step)
     if res.steps[-1] != step:
         record(step)
+    if not test_every_eval:
+        res.test_acc[-1] = evaluate(model, data.X_test, data.y_test)[1]
+        if best["index"] != len(res.test_acc) - 1:
+            res.test_acc[best["index"]] = evaluate(best["model"], data.X_test, data.y_test)[1]
+        assert best["index"] == res.early_stop_index
     return res
