@@ -44,7 +44,7 @@ import sys
 
 BOOK_REF = "{{ref}}"  # "main", or the tag of a release such as "v1.0.0"
 if "google.colab" in sys.modules:
-    import torch
+    from importlib.metadata import version
 
     repo = "{REPO_URL}"
     src = os.path.join("{COLAB_DIR}", "sparsity-in-ml")
@@ -53,7 +53,7 @@ if "google.colab" in sys.modules:
         subprocess.run(clone, check=True)
     keep_torch = os.path.join("{COLAB_DIR}", "keep-torch.txt")  # a pip constraint
     with open(keep_torch, "w") as f:
-        f.write(f"torch=={{torch.__version__}}\\n")
+        f.write(f"torch=={{version('torch')}}\\n")
     pip = [sys.executable, "-m", "pip", "install", "-q", "-c", keep_torch, src]
     subprocess.run(pip, check=True)
     os.environ["SPARSECOURSE_DATA"] = os.path.join(src, "data")'''
