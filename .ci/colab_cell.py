@@ -153,7 +153,7 @@ def check() -> list[str]:
 
 
 SIMULATION = r'''
-import importlib, json, os, subprocess, sys, types
+import json, os, subprocess, sys, types
 import torch
 before = (torch.__version__, torch.__file__)
 sys.modules["google.colab"] = types.ModuleType("google.colab")  # what Colab's kernel has
@@ -167,7 +167,7 @@ from sparsecourse.models.data import DATA_DIR
 model = load_pretrained("relu")  # the weights and corpus checksum in SPARSECOURSE_DATA
 print(json.dumps({"file": sparsecourse.__file__, "version": sparsecourse.__version__,
                   "data": str(DATA_DIR), "params": sum(p.numel() for p in model.parameters())}))
-"""], capture_output=True, text=True, env=dict(os.environ))
+"""], capture_output=True, text=True)
 print(json.dumps({"before": list(before), "after": after.stdout.split(),
                   "data": os.environ.get("SPARSECOURSE_DATA"),
                   "probe_rc": probe.returncode, "probe": probe.stdout.strip(),

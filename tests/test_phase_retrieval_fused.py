@@ -134,7 +134,8 @@ def test_the_block_from_the_pass_is_used_once_the_support_settles(solver, monkey
     res = solver(A, y, 12, x_true=x, max_iter=10, tol=0.0, kernel="fused")
     assert relative_error(res.x, x) < 1e-10
     assert calls[0] is False     # from the spectral start the support still moves
-    assert True in calls         # ... and settles: the block comes from the pass
+    n_from_pass = sum(calls)     # ... and settles: then the block comes from the pass
+    assert n_from_pass > 0, f"the Hessian/Gram block never came from the pass: {calls}"
 
 
 def test_auto_fuses_only_matrices_larger_than_the_cache(monkeypatch):
