@@ -27,6 +27,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .._jit import serial_twin
 from .._linalg import FASTMATH as _FM
 from .._linalg import cholesky_inplace, cholesky_solve_inplace
 
@@ -630,6 +631,7 @@ def omp_batch(G, B, xx, n_nonzero, tol, C):
             C[r, S[p]] = gamma[p]
 
 
-# the same loops compiled without a thread pool (prange is then a plain range)
-cd_batch_serial = nb.njit(cache=True, fastmath=_FM)(cd_batch.py_func)
-omp_batch_serial = nb.njit(cache=True, fastmath=_FM)(omp_batch.py_func)
+# the same loops compiled without a thread pool (prange is then a plain range), each with its
+# own disk cache (sparsecourse/_jit.py)
+cd_batch_serial = serial_twin(cd_batch, fastmath=_FM)
+omp_batch_serial = serial_twin(omp_batch, fastmath=_FM)

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .._jit import serial_twin
+
 _u = np.uint64  # cast CSR positions to unsigned: no negative-index ("wraparound") check
 _SPMM_TILE = 256  # columns of X per pass in spmm_kernel (1 KB of float32)
 _SPMM_CHUNK = 256  # rows per parallel task in spmm_kernel (each allocates one row buffer)
@@ -63,7 +65,7 @@ def spmv_kernel(indptr, indices, data, x, y):  # pragma: no cover - compiled
 
 
 #: ``spmv_kernel`` on one thread, for products too small to pay for waking the thread pool.
-spmv_kernel_serial = nb.njit(cache=True, fastmath=False, nogil=True)(spmv_kernel.py_func)
+spmv_kernel_serial = serial_twin(spmv_kernel, fastmath=False, nogil=True)
 
 
 @nb.njit(fastmath=False, inline="always", nogil=True)
@@ -123,7 +125,7 @@ def _spmm_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - compiled
 #: ``Y = A @ X + bias``: the loop above on all cores (``prange`` over chunks of rows) ...
 spmm_kernel = nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)(_spmm_py)
 #: ... and the same loop on one thread, for products too small to pay for a parallel region.
-spmm_kernel_serial = nb.njit(cache=True, fastmath=False, nogil=True)(_spmm_py)
+spmm_kernel_serial = serial_twin(_spmm_py, fastmath=False, nogil=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def _spmv_checked_py(indptr, indices, data, x, y):  # pragma: no cover - compile
 #: ``y = A @ x`` with the finiteness of ``x`` and ``y`` checked in the same pass, on all cores ...
 spmv_checked = nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)(_spmv_checked_py)
 #: ... and on one thread, for products too small to pay for waking the thread pool.
-spmv_checked_serial = nb.njit(cache=True, fastmath=False, nogil=True)(_spmv_checked_py)
+spmv_checked_serial = serial_twin(_spmv_checked_py, fastmath=False, nogil=True)
 
 
 def _spmm_checked_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - compiled
@@ -254,4 +256,4 @@ def _spmm_checked_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - c
 #: ``Y = A @ X + bias`` with the finiteness of ``X`` and ``Y`` checked in the same pass ...
 spmm_checked = nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)(_spmm_checked_py)
 #: ... and on one thread.
-spmm_checked_serial = nb.njit(cache=True, fastmath=False, nogil=True)(_spmm_checked_py)
+spmm_checked_serial = serial_twin(_spmm_checked_py, fastmath=False, nogil=True)

@@ -37,6 +37,7 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
+from .._jit import serial_twin
 from ..kernels import axpy, axpy4, spmm_kernel, spmm_kernel_serial
 
 __all__ = [
@@ -208,17 +209,18 @@ def _sgd_momentum_kernel_py(w, g, buf, lr, momentum, weight_decay, dampening,
 
 
 # Each loop is compiled twice: parallel (prange spreads the rows over the cores) and serial
-# (the same loop on one thread, prange acting as range). The wrappers below pick one by size.
+# (the same loop on one thread, prange acting as range; serial_twin gives it its own disk cache,
+# see sparsecourse/_jit.py). The wrappers below pick one by size.
 _FASTMATH = {"reassoc", "nsz", "contract"}  # lets LLVM vectorise the SDDMM's dot products
 input_grad_kernel_parallel = nb.njit(parallel=True, cache=True,
                                      nogil=True)(_input_grad_kernel_py)
-input_grad_kernel_serial = nb.njit(cache=True, nogil=True)(_input_grad_kernel_py)
+input_grad_kernel_serial = serial_twin(_input_grad_kernel_py, nogil=True)
 sddmm_kernel_parallel = nb.njit(parallel=True, cache=True, nogil=True,
                                 fastmath=_FASTMATH)(_sddmm_kernel_py)
-sddmm_kernel_serial = nb.njit(cache=True, nogil=True, fastmath=_FASTMATH)(_sddmm_kernel_py)
+sddmm_kernel_serial = serial_twin(_sddmm_kernel_py, nogil=True, fastmath=_FASTMATH)
 sgd_momentum_kernel_parallel = nb.njit(parallel=True, cache=True,
                                        nogil=True)(_sgd_momentum_kernel_py)
-sgd_momentum_kernel_serial = nb.njit(cache=True, nogil=True)(_sgd_momentum_kernel_py)
+sgd_momentum_kernel_serial = serial_twin(_sgd_momentum_kernel_py, nogil=True)
 
 
 def forward_kernel(indptr, indices, data, XT, bias, YT):
