@@ -18,6 +18,16 @@ with one competing process on a 2-core machine.
   only reaches torch and numba if ``sparsecourse`` is imported first, or if it is set in the
   environment (the Makefile and ``binder/start`` do).
 
+Sleeping has a price on a quiet machine: every parallel region must wake the threads that fell
+asleep after the previous one, and on a virtual machine that can take tens of microseconds. Here
+a 64 x 128 times 128 x 128 torch product took 146 us per call with sleeping threads and 18 us
+when they first spun for about 0.1 ms (``GOMP_SPINCOUNT=10000``). That short spin is still not
+the default, because of what it does beside a competing process: chapter 3b on two threads took
+24.7 s quiet and 180 s beside one CPU-bound process with it, 39-49 s and 63-70 s without it
+(one thread: 26 s and 25 s). Code made of many small products is best run on one thread
+(``configure_threads(1)``, as chapters 3b and 4 do); set ``GOMP_SPINCOUNT`` yourself on a
+machine you have to yourself.
+
 Variables the user has set are never overridden; ``SPARSECOURSE_NUM_THREADS`` picks the count.
 """
 

@@ -217,6 +217,37 @@ def test_fused_finiteness_check_sees_every_entry(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", ["spmv_kernel_long", "spmv_kernel_long_serial"])
+def test_long_row_gather_kernel_matches_scipy(kernel, dtype):
+    """The reassociated (vectorised) loop: rows of every length mod 16, empty rows included."""
+    from sparsecourse import kernels
+
+    rng = np.random.default_rng(6)
+    A = random_csr(97, 700, 0.45, seed=rng, dtype=dtype, empty_rows=0.1)
+    assert len(set(np.diff(A.indptr) % 16)) > 8 and (np.diff(A.indptr) == 0).any()
+    x = rng.standard_normal(700).astype(dtype)
+    y = np.full(97, np.nan, dtype)
+    getattr(kernels, kernel)(A.indptr, A.indices, A.data, x, y)
+    np.testing.assert_allclose(y, A.astype(np.float64) @ x.astype(np.float64), **_tol(dtype))
+
+
+def test_long_rows_take_the_gather_kernel_on_all_cores(monkeypatch):
+    """Large matrices with long rows go to the parallel gather kernel, with or without checks."""
+    from sparsecourse import kernels
+
+    calls = []
+    real = kernels.spmv_kernel_long
+    monkeypatch.setattr(kernels, "spmv_kernel_long", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(7)
+    A = random_csr(200, 2000, 0.3, seed=rng)
+    assert A.nnz + 200 >= kernels._SERIAL_WORK and A.nnz >= kernels._LONG_ROWS * 200
+    x = rng.standard_normal(2000)
+    for check in (True, False):
+        np.testing.assert_allclose(csr_spmv(A, x, check_finite=check), A @ x, rtol=1e-12)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_long_rows_checked_around_the_plain_kernel(dtype):
     """Rows of >= 256 stored values take the plain kernel with NumPy checks around it: the
     same answers and the same errors."""

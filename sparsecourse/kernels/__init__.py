@@ -30,6 +30,8 @@ from ._numba_csr import (  # noqa: F401
     spmv_checked,
     spmv_checked_serial,
     spmv_kernel,
+    spmv_kernel_long,
+    spmv_kernel_long_serial,
     spmv_kernel_serial,
 )
 
@@ -120,7 +122,11 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         if kernel(A.indptr, A.indices, A.data, x, out) != 0.0:
             _name_culprit(A, x, "x", "csr_spmv")
     elif m:
-        (spmv_kernel_serial if serial else spmv_kernel)(A.indptr, A.indices, A.data, x, out)
+        if nnz >= _LONG_ROWS * m:  # vectorised with gathers (see _numba_csr)
+            kernel = spmv_kernel_long_serial if serial else spmv_kernel_long
+        else:
+            kernel = spmv_kernel_serial if serial else spmv_kernel
+        kernel(A.indptr, A.indices, A.data, x, out)
         # long rows: two NumPy checks cost < 1% of the product (and the plain kernel measured
         # faster than the fused one at density 1); the same ValueError / RuntimeWarning
         if check_finite and not (np.isfinite(x).all() and np.isfinite(out).all()):
@@ -134,7 +140,8 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
 #: products run on one thread: waking the thread pool costs more than it saves
 #: (benchmarks/spmv.py, "per-call overhead").
 _SERIAL_WORK = 32_768
-#: From this many stored values per row on, csr_spmv checks with NumPy around the plain kernel.
+#: From this many stored values per row on, csr_spmv uses the gather kernel (spmv_kernel_long)
+#: and checks with NumPy around it.
 _LONG_ROWS = 256
 _CSR_TYPES = (sp.csr_array, sp.csr_matrix)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
