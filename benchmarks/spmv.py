@@ -62,6 +62,14 @@ with 1%) the product itself takes nanoseconds and what is timed is the cost of a
 checks, allocation of the result, dispatch, thread-pool wake-up. Calls are timed in blocks of
 200 (interleaved) and the time per call is printed beside the raw numba kernel's.
 
+**Back to back.** The tables above interleave single calls of six libraries, so each call
+starts with its thread pool asleep and the caches full of another library's data. A solver's
+loop calls one library again and again instead; the section "Back to back" times ours and
+torch.sparse that way (each runs a whole rotation of copies in turn, order alternating) and
+prints torch.sparse's time / ours per pair of turns. The two regimes can disagree: ours wakes
+the thread pool less often (smaller products run on one thread), which wins the interleaved
+calls; a warm stream favours whoever is faster per call.
+
 The output also names the *crossover density*: the highest tested density at which ours beats
 the dense BLAS product. CSR moves 8 bytes per stored entry (4 for the value, 4 for its column),
 dense moves 4 bytes per entry, so at equal bandwidth CSR wins below density 0.5; in practice the
@@ -113,12 +121,14 @@ FULL = {
     "densities": (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001),
     "widths": (16, 64),  # columns of X in SpMM
     "budget_s": 0.25,  # timed seconds per contender and case (before the min/max repeat bounds)
+    "stream_s": 1.5,  # seconds per case of back-to-back calls (ours against torch.sparse)
 }
 QUICK = {
     "n": 4096,  # dense matrix: 64 MB, still 2x the LLC
     "densities": (1.0, 0.2, 0.05, 0.01, 0.001),
     "widths": (16,),
     "budget_s": 0.08,
+    "stream_s": 0.4,
 }
 DTYPES = (np.float32, np.float64)
 RTOL = {np.float32: 1e-4, np.float64: 1e-10}  # agreement, relative to the largest entry
@@ -270,6 +280,40 @@ def paired_ratios(theirs, ours):
     return {"median": float(q50), "q25": float(q25), "q75": float(q75), "rounds": len(r)}
 
 
+def back_to_back(A, width, llc, seconds, rng):
+    """torch.sparse's time / ours when each runs a stream of calls, as a solver's loop does.
+
+    The main tables interleave single calls of six contenders, so every call starts with the
+    thread pool asleep and the caches holding another library's data. Here ours and
+    torch.sparse each run one whole rotation of copies back to back, taking turns (order
+    alternating), for ``seconds``; the ratio is taken per pair of turns.
+    """
+    dtype = A.dtype.type
+    n_copies = rotation_copies(A.data.nbytes + A.indices.nbytes + A.indptr.nbytes, llc,
+                               cap=MAX_COPIES)
+    As = [A] + [A.copy() for _ in range(n_copies - 1)]
+    shape = (A.shape[1],) if width is None else (A.shape[1], width)
+    rhs = [rng.standard_normal(shape, dtype=dtype) for _ in range(n_copies)]
+    As_t, rhs_t = [torch_csr(B) for B in As], [torch.from_numpy(v) for v in rhs]
+    ours = csr_spmv if width is None else csr_spmm
+
+    def stream(name):
+        t0 = time.perf_counter()
+        for k in range(n_copies):
+            (ours(As[k], rhs[k]) if name == "ours" else As_t[k] @ rhs_t[k])
+        return (time.perf_counter() - t0) / n_copies
+
+    for name in ("ours", "torch_sparse"):
+        stream(name)  # warm-up
+    times = {"ours": [], "torch_sparse": []}
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times["ours"]) < MIN_REPEAT:
+        order = ("ours", "torch_sparse") if len(times["ours"]) % 2 else ("torch_sparse", "ours")
+        for name in order:
+            times[name].append(stream(name))
+    return {"copies": n_copies, **paired_ratios(times["torch_sparse"], times["ours"])}
+
+
 def paired_verdict(p):
     if p["q25"] > 1:
         return "faster"
@@ -403,7 +447,7 @@ def main(argv=None):
         print(busy, flush=True)
 
     rng = np.random.default_rng(SEED)
-    spmv_cases, spmm_cases, unavailable = [], [], {}
+    spmv_cases, spmm_cases, unavailable, streams = [], [], {}, []
     for dtype in DTYPES:
         for density in cfg["densities"]:
             t0 = time.perf_counter()
@@ -421,6 +465,9 @@ def main(argv=None):
                 case = {"dtype": np.dtype(dtype).name, "density": density, "width": width,
                         "nnz": int(A.nnz), "records": records}
                 (spmv_cases if width is None else spmm_cases).append(case)
+                streams.append({"dtype": np.dtype(dtype).name, "op": op, "width": width,
+                                "density": density,
+                                **back_to_back(A, width, llc, cfg["stream_s"], rng)})
             print(f"  {np.dtype(dtype).name} density {density:g}: nnz {A.nnz:,}, generated in "
                   f"{t_gen:.1f} s, measured in {time.perf_counter() - t0 - t_gen:.1f} s",
                   flush=True)
@@ -468,6 +515,15 @@ def main(argv=None):
         print("    " + "; ".join(
             f"{p['density']:g}: {p['median']:.2f} [{p['q25']:.2f}, {p['q75']:.2f}]"
             + ("" if p["verdict"] == "faster" else f" {p['verdict']}") for p in r["per_density"]))
+    print("\nBack to back (each library runs a stream of calls, as in a solver's loop): "
+          "torch.sparse's time / ours, median [quartiles] per density")
+    for key in sorted({(r["dtype"], r["op"], r["width"] or 0) for r in streams}):
+        rows = [r for r in streams if (r["dtype"], r["op"], r["width"] or 0) == key]
+        label = "SpMV" if key[1] == "spmv" else f"SpMM width {key[2]}"
+        print(f"  {key[0]} {label}: smallest median {min(r['median'] for r in rows):.2f}x")
+        print("    " + "; ".join(
+            f"{r['density']:g}: {r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]"
+            + ("" if paired_verdict(r) == "faster" else f" {paired_verdict(r)}") for r in rows))
     print_table(overhead, [("dtype", "dtype", "s"), ("n", "n", "d"), ("nnz", "nnz", "d"),
                            ("ours us", "ours", ".2f"), ("kernel us", "ours_kernel", ".2f"),
                            ("no check us", "ours_nocheck", ".2f"), ("scipy us", "scipy", ".2f"),
@@ -505,6 +561,7 @@ def main(argv=None):
         "crossover_density": cross,
         "vs_torch_sparse": vs_torch,
         "per_call_overhead_us": overhead,
+        "back_to_back_vs_torch_sparse": streams,
         "unavailable": unavailable,
         "records": [rec for case in spmv_cases + spmm_cases for rec in case["records"].values()],
     }
