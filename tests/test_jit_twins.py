@@ -3,7 +3,8 @@
 numba keys its on-disk cache on the function's qualified name, argument types and bytecode, not
 on ``parallel=`` (numba issue #6845): a serial and a parallel build of one Python function would
 load each other's machine code. sparsecourse/_jit.py's ``serial_twin`` renames the serial copy;
-these tests check every cached dispatcher of the package, and that the twin really runs alone.
+these tests check every cached dispatcher of the package, and that the twin is a serial
+build of the same code that gives the same result.
 """
 
 from __future__ import annotations

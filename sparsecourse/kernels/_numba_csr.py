@@ -74,6 +74,7 @@ def spmv_kernel(indptr, indices, data, x, y):  # pragma: no cover - compiled
 #: ``spmv_kernel`` on one thread, for products too small to pay for waking the thread pool.
 spmv_kernel_serial = serial_twin(spmv_kernel, fastmath=False, nogil=True)
 
+
 def _spmv_long_py(indptr, indices, data, x, y):  # pragma: no cover - compiled
     """``y = A @ x``, one running sum per row: reassociation lets LLVM vectorise it (gathers)."""
     n_rows = indptr.shape[0] - 1
