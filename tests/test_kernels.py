@@ -264,3 +264,69 @@ def test_long_rows_checked_around_the_plain_kernel(dtype):
     A.data[7] = np.inf
     with pytest.raises(ValueError, match="A contains NaN or infinity"):
         csr_spmv(A, np.ones(1000, dtype))
+
+
+# Every row width up to REG_BYTES (and just past it): the single-block widths, the widths that
+# are sums of blocks, both 256-byte blocks, and the buffer loop beyond.
+_REG_WIDTHS = {np.float32: [1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 20, 31, 32, 33, 63, 64, 65, 96,
+                            127, 128, 129],
+               np.float64: [1, 2, 3, 4, 5, 7, 8, 9, 16, 20, 31, 32, 33, 48, 63, 64, 65]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("serial", [False, True])
+def test_register_rows_match_the_buffer_loop_bit_for_bit(dtype, serial):
+    """spmm_row (rows of X of <= REG_BYTES bytes in vector registers) adds in the same order as
+    the buffer loop (axpy4 groups, then axpy): the two paths agree exactly. The buffer loop is
+    reached with a column-strided view of the same X, which spmm_row does not take."""
+    from sparsecourse.kernels import _numba_csr as K
+
+    kernel = K.spmm_kernel_serial if serial else K.spmm_kernel
+    rng = np.random.default_rng(11)
+    # rows of 0 to ~40 stored values (every remainder mod 4), 300 rows: two parallel chunks
+    A = random_csr(300, 50, 0.4, seed=rng, dtype=dtype, empty_rows=0.1)
+    bias = rng.standard_normal(300).astype(dtype)
+    for width in _REG_WIDTHS[dtype]:
+        X = rng.standard_normal((50, width)).astype(dtype)
+        wide = np.zeros((50, 2 * width), dtype)
+        wide[:, ::2] = X
+        assert not wide[:, ::2].flags.c_contiguous
+        for b in (bias, np.empty(0, dtype)):
+            Y = np.full((300, width), np.nan, dtype)
+            Y_buf = np.full((300, width), np.nan, dtype)
+            kernel(A.indptr, A.indices, A.data, X, b, Y)
+            kernel(A.indptr, A.indices, A.data, wide[:, ::2], b, Y_buf)
+            assert np.array_equal(Y, Y_buf), (width, np.abs(Y - Y_buf).max())
+            ref = A @ X + (b[:, None] if b.size else 0)
+            np.testing.assert_allclose(Y, ref, **_tol(dtype))
+
+
+def test_register_rows_read_the_row_stride():
+    """X and Y whose rows are contiguous but not adjacent (column slices of wider arrays) take
+    the register path; the row strides come from the arrays, not from the width."""
+    from sparsecourse.kernels import _numba_csr as K
+
+    rng = np.random.default_rng(12)
+    A = random_csr(70, 40, 0.3, seed=rng, dtype=np.float32)
+    big_X = rng.standard_normal((40, 37)).astype(np.float32)
+    big_Y = np.full((70, 29), 7.0, np.float32)
+    X, Y = big_X[:, 3:19], big_Y[:, 5:21]  # 16 columns, row strides 37 and 29 items
+    assert K._narrow(X, Y) and not X.flags.c_contiguous
+    K.spmm_kernel(A.indptr, A.indices, A.data, X, np.empty(0, np.float32), Y)
+    np.testing.assert_allclose(Y, A @ X, rtol=1e-5, atol=1e-5)
+    assert (big_Y[:, :5] == 7).all() and (big_Y[:, 21:] == 7).all()  # nothing written outside
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_register_rows_checked_for_non_finite(dtype):
+    """csr_spmm's fused check sees a NaN in X or an overflow in the output on the register path."""
+    rng = np.random.default_rng(13)
+    A = random_csr(600, 300, 0.05, seed=rng, dtype=dtype)
+    X = rng.standard_normal((300, 16)).astype(dtype)
+    np.testing.assert_allclose(csr_spmm(A, X), A @ X, **_tol(dtype))
+    X[299, 15] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        csr_spmm(A, X)
+    A.data[3] = np.inf
+    with pytest.raises(ValueError, match="A contains NaN or infinity"):
+        csr_spmm(A, np.ones((300, 16), dtype))
