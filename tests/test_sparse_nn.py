@@ -79,6 +79,33 @@ def test_kernels_match_reference_and_dense(shape, batch, density, dtype, threadi
     np.testing.assert_allclose(gb, dY.sum(0), **TOL[dtype])
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3, 16, 20, 64, 100])
+def test_input_grad_register_rows_match_the_axpy_loop(batch, dtype, threading):
+    """A batch of <= REG_BYTES bytes takes the register path (chapter 0's spmm_row on the
+    weights in CSC order); it adds in the axpy loop's order, so both give the same bits. The
+    axpy loop is reached with a column-strided view of the same dY^T."""
+    from sparsecourse.kernels._numba_csr import _narrow
+    from sparsecourse.kernels._simd import REG_BYTES
+    from sparsecourse.sparse_nn._kernels import csc_structure, input_grad_kernel
+
+    rng = np.random.default_rng(3)
+    W = random_csr(90, 70, 0.2, seed=rng, dtype=dtype, empty_rows=0.1)
+    colptr, rowidx, perm = csc_structure(W.indptr, W.indices, 70)
+    dYT = rng.standard_normal((90, batch)).astype(dtype)
+    wide = np.zeros((90, 2 * batch), dtype)
+    wide[:, ::2] = dYT
+    dXT = np.full((70, batch), np.nan, dtype)
+    dXT_axpy = np.full((70, batch), np.nan, dtype)
+    # float64 x 100 (800 bytes) is past REG_BYTES: the axpy loop on both sides
+    assert _narrow(dYT, dXT) == (batch * dYT.itemsize <= REG_BYTES)
+    assert not _narrow(wide[:, ::2], dXT_axpy)
+    input_grad_kernel(colptr, rowidx, perm, W.data, dYT, dXT)
+    input_grad_kernel(colptr, rowidx, perm, W.data, wide[:, ::2], dXT_axpy)
+    assert np.array_equal(dXT, dXT_axpy)
+    np.testing.assert_allclose(dXT, W.toarray().T @ dYT, **TOL[dtype])
+
 def test_unsorted_csr_is_sorted_before_the_kernels():
     W = sp.csr_array((np.array([1.0, 2.0, 3.0]), np.array([2, 0, 1]), np.array([0, 2, 3])),
                      shape=(2, 3))
