@@ -28,7 +28,7 @@ What makes these loops fast (measured in ``benchmarks/spmv.py``):
   (128 float32 / 64 float64 columns): :func:`~sparsecourse.kernels._simd.spmm_row` holds row
   ``i`` of ``Y`` in AVX-512 (or narrower) vector registers while it adds ``a_ik X[k, :]`` for the
   row's stored values, and writes it once. Numba's own loop cannot do this (see that module: LLVM
-  fears the buffer overlaps ``X``); on 16-column float32 products it was 1.6-2.4x faster.
+  fears the buffer overlaps ``X``); on 16-column float32 products it was 1.9-2.4x faster.
 * **A local row buffer** in SpMM for wider ``X``: the output row is accumulated in a small
   buffer that stays in the L1 cache (one per chunk of rows) and is written to ``Y`` once, in
   tiles of ``_SPMM_TILE`` columns so that the buffer stays small. Here each stored value reads
