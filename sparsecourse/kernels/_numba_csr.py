@@ -137,7 +137,7 @@ def _spmm_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - compiled
         if narrow:
             for i in range(r0, r1):
                 start = _u(indptr[i])
-                spmm_row(Y, X, indices, data, i, start, max(start, _u(indptr[i + 1])),
+                spmm_row(Y, X, indices, data, None, i, start, max(start, _u(indptr[i + 1])),
                          bias[i] if with_bias else zero)
         else:
             buf = np.empty(min(n_cols, _SPMM_TILE), dtype=Y.dtype)
@@ -282,7 +282,7 @@ def _spmm_checked_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - c
         if narrow:
             for i in range(r0, r1):
                 start = _u(indptr[i])
-                spmm_row(Y, X, indices, data, i, start, max(start, _u(indptr[i + 1])),
+                spmm_row(Y, X, indices, data, None, i, start, max(start, _u(indptr[i + 1])),
                          bias[i] if with_bias else zero)
                 chk += _finite_sum_nb(Y[i], 0, n_cols)  # still in L1
         else:

@@ -1,6 +1,6 @@
 """One row of a CSR SpMM with the output row held in vector registers (explicit SIMD for numba).
 
-``spmm_row(Y, X, indices, data, i, start, end, b0)`` computes
+``spmm_row(Y, X, indices, data, None, i, start, end, b0)`` computes
 
     Y[i, :] = b0 + sum_{p = start}^{end - 1} data[p] * X[indices[p], :]
 
@@ -54,18 +54,23 @@ _UNROLL = 4  # stored values per step, grouped as in axpy4
 
 
 @intrinsic
-def spmm_row(typingctx, Y, X, indices, data, i, start, end, b0):
-    """``Y[i, :] = b0 + sum_p data[p] * X[indices[p], :]``, p in [start, end) (see the module)."""
+def spmm_row(typingctx, Y, X, indices, data, perm, i, start, end, b0):
+    """``Y[i, :] = b0 + sum_p data[p] * X[indices[p], :]``, p in [start, end) (see the module).
+
+    With ``perm`` an integer array instead of ``None``, the weight of entry ``p`` is
+    ``data[perm[p]]`` (values kept in another order, as the sparse layer's CSC walk has them).
+    """
     if not (isinstance(Y, types.Array) and isinstance(X, types.Array) and Y.ndim == X.ndim == 2
             and Y.dtype == X.dtype == data.dtype and isinstance(Y.dtype, types.Float)):
         return None
-    sig = types.void(Y, X, indices, data, i, start, end, b0)
+    indirect = not isinstance(perm, (types.NoneType, types.Omitted))
+    sig = types.void(Y, X, indices, data, perm, i, start, end, b0)
     dt = Y.dtype
     isz = dt.bitwidth // 8
 
     def codegen(context, builder, signature, args):
-        aY, aX, aind, adat, ai, astart, aend, ab0 = signature.args
-        vY, vX, vind, vdat, vi, vstart, vend, vb0 = args
+        aY, aX, aind, adat, aperm, ai, astart, aend, ab0 = signature.args
+        vY, vX, vind, vdat, vperm, vi, vstart, vend, vb0 = args
         i64 = ir.IntType(64)
         const = lambda v: ir.Constant(i64, v)  # noqa: E731
         u64 = lambda v, t: context.cast(builder, v, t, types.uint64)  # noqa: E731
@@ -74,6 +79,8 @@ def spmm_row(typingctx, Y, X, indices, data, i, start, end, b0):
         xs = context.make_array(aX)(context, builder, vX)
         ind = context.make_array(aind)(context, builder, vind)
         dat = context.make_array(adat)(context, builder, vdat)
+        if indirect:
+            prm = context.make_array(aperm)(context, builder, vperm)
         n_cols = builder.extract_value(xs.shape, 1)
         x_stride = builder.extract_value(xs.strides, 0)  # bytes per row of X
         y_row = builder.mul(u64(vi, ai), builder.extract_value(ys.strides, 0))
@@ -111,7 +118,10 @@ def spmm_row(typingctx, Y, X, indices, data, i, start, end, b0):
                 for t in range(count):
                     p = builder.add(p0, const(t))
                     k = u64(builder.load(builder.gep(ind.data, [p])), aind.dtype)
-                    terms.append((builder.load(builder.gep(dat.data, [p])),
+                    q = p  # the weight's position: p, or perm[p]
+                    if indirect:
+                        q = u64(builder.load(builder.gep(prm.data, [p])), aperm.dtype)
+                    terms.append((builder.load(builder.gep(dat.data, [q])),
                                   builder.mul(k, x_stride)))
                 for vty, present, offset, acc in accs:
                     with guard(present):

@@ -148,20 +148,17 @@ def _input_grad_kernel_py(colptr, rowidx, perm, data, dYT, dXT):  # pragma: no c
     """dXT = W^T @ dYT, walking W column by column (CSC arrays from csc_structure).
 
     For a batch of at most ``REG_BYTES`` bytes per row, each row of ``dXT`` is the SpMM row of
-    chapter 0 held in vector registers (:func:`sparsecourse.kernels._simd.spmm_row`), on the
-    weights gathered into CSC order first; otherwise the axpy loop below. Both add in the same
-    order, so the two paths give the same bits.
+    chapter 0 held in vector registers (:func:`sparsecourse.kernels._simd.spmm_row`), taking
+    weight ``data[perm[q]]`` for CSC entry ``q``; otherwise the axpy loop below. Both add in
+    the same order, so the two paths give the same bits.
     """
     n_cols = colptr.shape[0] - 1
     n = dYT.shape[1]
     zero = dXT.dtype.type(0)
     if _narrow(dYT, dXT):
-        csc_data = np.empty(perm.shape[0], dtype=data.dtype)
-        for q in nb.prange(perm.shape[0]):
-            csc_data[q] = data[_u(perm[q])]
         for j in nb.prange(n_cols):
             start = _u(colptr[j])
-            spmm_row(dXT, dYT, rowidx, csc_data, j, start, max(start, _u(colptr[j + 1])), zero)
+            spmm_row(dXT, dYT, rowidx, data, perm, j, start, max(start, _u(colptr[j + 1])), zero)
         return
     for j in nb.prange(n_cols):
         xr = dXT[j]
