@@ -13,7 +13,6 @@ from sparsecourse.phase_retrieval import (
     relative_error,
 )
 from sparsecourse.phase_retrieval._op import Operator
-from sparsecourse.phase_retrieval.solvers import _columns_from
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -37,14 +36,22 @@ def test_fused_pass_matches_its_reference(dtype, mode):
             assert got[1].dtype == np.float64  # float64 sums even for a float32 A
 
 
-def test_columns_from_reuses_the_kept_columns():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_take_columns_reads_only_the_columns_not_kept(dtype):
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((6, 10))
-    supp = np.array([1, 4, 7])
-    T = np.array([0, 4, 7, 9])
-    np.testing.assert_array_equal(_columns_from(A, supp, A[:, supp], T), A[:, T])
-    np.testing.assert_array_equal(_columns_from(A, supp, A[:, supp], np.array([], int)),
-                                  A[:, []])
+    A = rng.standard_normal((7, 10)).astype(dtype)
+    for supp, T in [([1, 4, 7], [0, 4, 7, 9]), ([1, 4, 7], []), ([], [2, 3]), ([0, 9], [0, 9]),
+                    ([2], [5, 6])]:
+        supp, T = np.array(supp, dtype=np.int64), np.array(T, dtype=np.int64)
+        kept = A[:, supp].astype(np.float64)
+        got = _kernels.take_columns(A, T, kept, supp)
+        assert got.dtype == np.float64 and got.shape == (7, T.size)
+        np.testing.assert_array_equal(got, _kernels.take_columns_reference(A, T, kept, supp))
+        # the kept columns come from `kept`, not from A: mark them there and look for the mark
+        marked = _kernels.take_columns(A, T, kept + 1000.0, supp)
+        from_kept = np.isin(T, supp)
+        np.testing.assert_array_equal(marked[:, from_kept], got[:, from_kept] + 1000.0)
+        np.testing.assert_array_equal(marked[:, ~from_kept], got[:, ~from_kept])
 
 
 @pytest.mark.parametrize("solver", [newton_ht, htp])

@@ -268,16 +268,6 @@ def _cg(apply, b, x, *, max_iter, tol):
     return x
 
 
-def _columns_from(A, supp, A_supp, T):
-    """``A[:, T]`` as float64, copying the columns in ``supp`` from ``A_supp = A[:, supp]``."""
-    out = np.empty((A.shape[0], T.size))
-    pos = np.searchsorted(supp, T)
-    have = (pos < supp.size) & (supp[np.minimum(pos, supp.size - 1)] == T)
-    out[:, have] = A_supp[:, pos[have]]
-    out[:, ~have] = A[:, T[~have]]
-    return out
-
-
 @functools.lru_cache(maxsize=1)
 def _llc() -> int:
     return llc_bytes()
@@ -692,7 +682,7 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
         x_new = np.zeros(n)
         if fused:  # one pass: z, A^T(p b - z) and the Gram block on the current support
             gram = state["settled"] and supp.size == s
-            z, g, G, c, _ = _kernels.fused_pass(op.dense, supp, x[supp], b, y, 1, gram)
+            z, g, G, c, A_supp = _kernels.fused_pass(op.dense, supp, x[supp], b, y, 1, gram)
             T = top_k(x + (eta / (op.c * m)) * g, s)
             state["settled"] = np.array_equal(T, supp)
             if gram and state["settled"]:  # same support: the normal equations
@@ -701,13 +691,15 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
                     return x_new
                 except (sla.LinAlgError, ValueError):
                     pass
-            target = b * _phase(z)
+            target = b * _phase(z)  # QR least squares; the pass kept the columns of supp
+            AT = _kernels.take_columns(op.dense, T, A_supp, supp)
+            x_new[T] = np.linalg.lstsq(AT, target, rcond=None)[0]
         else:  # the reference: NumPy / BLAS products, a QR least-squares solve
             z = op.mv(x, supp)
             target = b * _phase(z)
             u = x + (eta / (op.c * m)) * op.rmv(target - z)
             T = top_k(u, s)
-        x_new[T] = _lstsq_cols(op, T, target)
+            x_new[T] = _lstsq_cols(op, T, target)
         return x_new
 
     return run.iterate(update, max_iter)
@@ -784,7 +776,8 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         ``A`` per iteration (the private kernel ``_kernels.fused_pass``, on all of numba's
         threads) that computes ``A x``, ``A^T r`` and, once the support has settled (the last
         step kept it), the Hessian block on it, used as is when the support does not change
-        (else the columns of the new support are gathered as in the reference). ``"auto"``:
+        (else the block is built on the new support from the columns of the old one, which
+        the pass kept, and those that enter it, gathered on all threads). ``"auto"``:
         fused for a dense ``A`` larger than the last-level cache (memory-bound: the passes
         are the cost), else the reference (a cached ``A`` is cheap to read again, and BLAS
         is faster than the numba loops). Both give the same iterates up to rounding.
@@ -839,9 +832,9 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
             H, rhs = H_supp / m, -c_supp / m
         elif op.dense is not None:
             # (2) Newton step on the intensity loss restricted to T (real data)
-            if fused and gram:  # the pass kept A[:, supp]: gather only the new columns
-                AT, AR = _columns_from(op.dense, supp, A_supp, T), _columns_from(
-                    op.dense, supp, A_supp, R)
+            if fused:  # the pass kept A[:, supp]: gather only the columns entering the support
+                AT = _kernels.take_columns(op.dense, T, A_supp, supp)
+                AR = A_supp[:, np.searchsorted(supp, R)]  # R is part of supp
             else:
                 AT, AR = op.dense[:, T], op.dense[:, R]
             w = 3.0 * a2 - y
