@@ -152,9 +152,11 @@ def test_auto_fuses_only_matrices_larger_than_the_cache(monkeypatch):
     real = _kernels.fused_pass
     monkeypatch.setattr(_kernels, "fused_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
     A, x, y = gaussian_phase_retrieval(300, 400, 5, seed=2)   # 1 MB: in any cache
-    newton_ht(A, y, 5, max_iter=3)
+    assert newton_ht(A, y, 5, max_iter=3).kernel == "reference"
     assert not calls
     monkeypatch.setattr(solvers, "_llc", lambda: A.nbytes - 1)  # now A is "larger"
-    newton_ht(A, y, 5, max_iter=3)
-    htp(A, y, 5, max_iter=3)
+    assert newton_ht(A, y, 5, max_iter=3).kernel == "fused"
+    assert htp(A, y, 5, max_iter=3).kernel == "fused"
     assert len(calls) >= 6
+    assert htp(A, y, 5, max_iter=3, kernel="reference").kernel == "reference"
+    assert solvers.sparta(A, y, 5, max_iter=3).kernel == ""

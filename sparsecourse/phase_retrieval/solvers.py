@@ -94,6 +94,10 @@ class PhaseRetrievalResult:
     init_seconds : float
         Time spent computing ``x_init`` (0 when ``x0`` was given).
     solver : str
+    kernel : str
+        How a dense ``A`` was read by :func:`newton_ht` and :func:`htp`: ``"fused"`` or
+        ``"reference"`` (their ``kernel`` option, with ``"auto"`` resolved); ``""`` for the
+        other solvers.
     """
 
     x: np.ndarray
@@ -103,6 +107,7 @@ class PhaseRetrievalResult:
     x_init: np.ndarray | None = None
     init_seconds: float = 0.0
     solver: str = ""
+    kernel: str = ""
 
     def time_to(self, error: float) -> float:
         """Seconds (from the start of the iterations) until the relative error first fell to
@@ -268,17 +273,26 @@ def _cg(apply, b, x, *, max_iter, tol):
     return x
 
 
+#: The most of the last-level cache that ``kernel="auto"`` counts on. A virtual machine reports
+#: its socket's whole shared cache (480 MB on one of this book's 2-core machines, an Intel Xeon)
+#: but holds a fraction of it: there the reads of A slowed from the 45-50 GB/s of a 64 MB probe
+#: to the 35-38 GB/s of memory beyond it, and the fused pass overtook the reference between
+#: 18 and 41 MB (Newton-HT 1.24 / 1.06 ms and 2.01 / 2.11 ms per iteration, fused / reference).
+_LLC_CAP = 32 * 2**20
+
+
 @functools.lru_cache(maxsize=1)
 def _llc() -> int:
-    return llc_bytes()
+    return min(llc_bytes(), _LLC_CAP)
 
 
 def _use_fused(kernel, op):
     """Resolve ``kernel="auto" | "fused" | "reference"``: the fused pass needs a dense ``A``.
 
-    ``"auto"`` takes it when ``A`` is larger than the last-level cache: there every pass over
-    ``A`` comes from memory and the passes are the cost. A matrix that fits in the cache is
-    read from it again at little cost, and BLAS's products are faster than the numba loops.
+    ``"auto"`` takes it when ``A`` is larger than the last-level cache (counted as at most
+    ``_LLC_CAP``): there every pass over ``A`` comes from memory and the passes are the cost.
+    A matrix that fits in the cache is read from it again at little cost, and BLAS's products
+    are faster than the numba loops.
     """
     if kernel not in ("auto", "fused", "reference"):
         raise ValueError(f"kernel must be 'auto', 'fused' or 'reference', got {kernel!r}")
@@ -702,7 +716,9 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
             x_new[T] = _lstsq_cols(op, T, target)
         return x_new
 
-    return run.iterate(update, max_iter)
+    res = run.iterate(update, max_iter)
+    res.kernel = "fused" if fused else "reference"
+    return res
 
 
 def _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter):
@@ -778,9 +794,10 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         step kept it), the Hessian block on it, used as is when the support does not change
         (else the block is built on the new support from the columns of the old one, which
         the pass kept, and those that enter it, gathered on all threads). ``"auto"``:
-        fused for a dense ``A`` larger than the last-level cache (memory-bound: the passes
-        are the cost), else the reference (a cached ``A`` is cheap to read again, and BLAS
-        is faster than the numba loops). Both give the same iterates up to rounding.
+        fused for a dense ``A`` larger than the last-level cache, counted as at most 32 MiB
+        (memory-bound: the passes are the cost), else the reference (a cached ``A`` is cheap
+        to read again, and BLAS is faster than the numba loops). Both give the same iterates
+        up to rounding.
     dtype : {None, numpy.float32, numpy.float64}, default None
         Storage of a dense ``A``: ``numpy.float32`` halves the bytes read per iteration (a
         float64 ``A`` is rounded once); ``None`` keeps a float32 input in float32 and stores
@@ -856,7 +873,9 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         if stop or not np.isfinite(x).all():
             converged = bool(stop and np.isfinite(x).all())
             break
-    return run.result(x, k, converged)
+    res = run.result(x, k, converged)
+    res.kernel = "fused" if fused else "reference"
+    return res
 
 
 #: every solver by name
