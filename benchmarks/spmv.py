@@ -9,7 +9,8 @@ what a user could pick instead of :mod:`sparsecourse.kernels`:
 ``ours``            ``csr_spmv(A, x)`` / ``csr_spmm(A, X)`` with their defaults (input checks
                     included): what a user of the package gets
 ``ours_kernel``     the numba kernel alone, ``spmv_kernel(indptr, indices, data, x, out)``
-                    (``spmv_kernel_long`` from 256 stored values per row, as in ``csr_spmv``)
+                    (``spmv_kernel_long`` from ``_LONG_ROWS`` stored values per row, as in
+                    ``csr_spmv``)
                     with a preallocated ``out``: the gap to ``ours`` is the cost of validation
 ``scipy``           ``A @ x`` with ``A`` a ``scipy.sparse.csr_array`` (single-threaded C++)
 ``numpy_dense``     ``D @ x`` with the dense ``D = A.toarray()`` (BLAS sgemv/sgemm)

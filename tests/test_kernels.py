@@ -217,18 +217,30 @@ def test_fused_finiteness_check_sees_every_entry(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kernel", ["spmv_kernel_long", "spmv_kernel_long_serial"])
+@pytest.mark.parametrize("kernel", ["spmv_kernel_long", "spmv_kernel_long_serial",
+                                    "spmv_long_checked", "spmv_long_checked_serial"])
 def test_long_row_gather_kernel_matches_scipy(kernel, dtype):
-    """The reassociated (vectorised) loop: rows of every length mod 16, empty rows included."""
+    """The reassociated (vectorised) loop: rows of every length mod 16, empty rows included;
+    the checked twins return 0.0 on finite input and NaN when x or A holds NaN or infinity."""
     from sparsecourse import kernels
 
     rng = np.random.default_rng(6)
-    A = random_csr(97, 700, 0.45, seed=rng, dtype=dtype, empty_rows=0.1)
+    A = random_csr(1100, 700, 0.45, seed=rng, dtype=dtype, empty_rows=0.1)  # > 2 row chunks
     assert len(set(np.diff(A.indptr) % 16)) > 8 and (np.diff(A.indptr) == 0).any()
     x = rng.standard_normal(700).astype(dtype)
-    y = np.full(97, np.nan, dtype)
-    getattr(kernels, kernel)(A.indptr, A.indices, A.data, x, y)
+    y = np.full(1100, np.nan, dtype)
+    fn = getattr(kernels, kernel)
+    ret = fn(A.indptr, A.indices, A.data, x, y)
     np.testing.assert_allclose(y, A.astype(np.float64) @ x.astype(np.float64), **_tol(dtype))
+    if "checked" in kernel:
+        assert ret == 0.0
+        for where in (0, 350, 699):  # NaN in x, in the first, a middle and the last slice
+            xb = x.copy()
+            xb[where] = np.nan
+            assert np.isnan(fn(A.indptr, A.indices, A.data, xb, y))
+        Ab = A.copy()
+        Ab.data[-1] = np.inf
+        assert np.isnan(fn(Ab.indptr, Ab.indices, Ab.data, x, y))
 
 
 def test_long_rows_take_the_gather_kernel_on_all_cores(monkeypatch):
@@ -236,21 +248,23 @@ def test_long_rows_take_the_gather_kernel_on_all_cores(monkeypatch):
     from sparsecourse import kernels
 
     calls = []
-    real = kernels.spmv_kernel_long
-    monkeypatch.setattr(kernels, "spmv_kernel_long", lambda *a: calls.append(1) or real(*a))
+    for name in ("spmv_kernel_long", "spmv_long_checked"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name,
+                            lambda *a, name=name, real=real: calls.append(name) or real(*a))
     rng = np.random.default_rng(7)
     A = random_csr(200, 2000, 0.3, seed=rng)
     assert A.nnz + 200 >= kernels._SERIAL_WORK and A.nnz >= kernels._LONG_ROWS * 200
     x = rng.standard_normal(2000)
     for check in (True, False):
         np.testing.assert_allclose(csr_spmv(A, x, check_finite=check), A @ x, rtol=1e-12)
-    assert len(calls) == 2
+    assert calls == ["spmv_long_checked", "spmv_kernel_long"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_long_rows_checked_around_the_plain_kernel(dtype):
-    """Rows of >= 256 stored values take the plain kernel with NumPy checks around it: the
-    same answers and the same errors."""
+def test_long_rows_checked_in_the_gather_kernel(dtype):
+    """Rows of >= _LONG_ROWS stored values take the checked gather kernel: the same answers
+    and the same errors as the short-row path."""
     from sparsecourse.kernels import _LONG_ROWS
 
     rng = np.random.default_rng(5)

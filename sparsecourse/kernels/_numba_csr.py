@@ -21,9 +21,13 @@ What makes these loops fast (measured in ``benchmarks/spmv.py``):
   reorder the additions, LLVM vectorises the loop with gather instructions (16 float32 or 8
   float64 entries of ``x`` per instruction), which costs more than it saves on short rows (an
   older AMD EPYC measured 2x slower). On long rows it pays: ``spmv_kernel_long`` is the one-sum
-  loop with reassociation allowed, and :func:`csr_spmv` uses it from 256 stored values per row
-  on (on this machine's AMD EPYC with AVX-512, 1.0-1.3x faster than the four scalar chains at
-  densities 0.05-1 of an 8192 x 8192 matrix, the same speed as torch.sparse's MKL kernel).
+  loop with reassociation allowed, and :func:`csr_spmv` uses it from ``_LONG_ROWS`` stored
+  values per row on. Where that starts depends on the processor's gathers: on an AMD EPYC with
+  AVX-512, from 256 (there 1.0-1.3x faster than the four scalar chains at densities 0.05-1 of
+  an 8192 x 8192 matrix, the same speed as torch.sparse's MKL kernel); on an Intel Xeon, from
+  16 (float32 / float64, the checked kernels: 1.03 / 1.05x at 16 stored values per row,
+  1.26 / 1.02x at 40, 1.36 / 1.27x at 81, 1.50 / 1.29x at 163, 1.46 / 1.29x at 409; at 8,
+  0.91x in float32).
 * **The output row in registers** in SpMM, for a dense operand whose rows are at most 512 bytes
   (128 float32 / 64 float64 columns): :func:`~sparsecourse.kernels._simd.spmm_row` holds row
   ``i`` of ``Y`` in AVX-512 (or narrower) vector registers while it adds ``a_ik X[k, :]`` for the
@@ -82,16 +86,26 @@ def spmv_kernel(indptr, indices, data, x, y):  # pragma: no cover - compiled
 spmv_kernel_serial = serial_twin(spmv_kernel, fastmath=False, nogil=True)
 
 
+@nb.njit(fastmath=_FM, nogil=True)
+def _row_sum_long(indptr, indices, data, x, i):  # pragma: no cover - compiled
+    """Row ``i`` of ``A @ x`` as one running sum: reassociation lets LLVM vectorise it (gathers).
+
+    Its own function (not inlined by numba), so that the fastmath flags stay on these
+    instructions when a caller compiled without them (the checked kernel below) uses it.
+    """
+    start = _u(indptr[i])
+    end = max(start, _u(indptr[i + 1]))
+    acc = x.dtype.type(0)
+    for p in range(start, end):
+        acc += data[p] * x[_u(indices[p])]
+    return acc
+
+
 def _spmv_long_py(indptr, indices, data, x, y):  # pragma: no cover - compiled
-    """``y = A @ x``, one running sum per row: reassociation lets LLVM vectorise it (gathers)."""
+    """``y = A @ x``, one running sum per row (:func:`_row_sum_long`)."""
     n_rows = indptr.shape[0] - 1
     for i in nb.prange(n_rows):
-        start = _u(indptr[i])
-        end = max(start, _u(indptr[i + 1]))
-        acc = y.dtype.type(0)
-        for p in range(start, end):
-            acc += data[p] * x[_u(indices[p])]
-        y[i] = acc
+        y[i] = _row_sum_long(indptr, indices, data, x, i)
 
 
 #: ``y = A @ x`` for rows of hundreds of stored values or more, on all cores ...
@@ -257,6 +271,33 @@ def _spmv_checked_py(indptr, indices, data, x, y):  # pragma: no cover - compile
 spmv_checked = nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)(_spmv_checked_py)
 #: ... and on one thread, for products too small to pay for waking the thread pool.
 spmv_checked_serial = serial_twin(_spmv_checked_py, fastmath=False, nogil=True)
+
+
+def _spmv_long_checked_py(indptr, indices, data, x, y):  # pragma: no cover - compiled
+    """:func:`_spmv_checked_py` with the rows summed by :func:`_row_sum_long` (gathers).
+
+    The checks stay in this function, compiled without fastmath: ``v - v`` must stay NaN for a
+    non-finite ``v``, which a compiler allowed to assume finite values would fold to 0.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_x = x.shape[0]
+    n_chunks = max(1, (n_rows + _CHECK_CHUNK - 1) // _CHECK_CHUNK)
+    bad = 0.0
+    for c in nb.prange(n_chunks):
+        chk = _finite_sum_nb(x, c * n_x // n_chunks, (c + 1) * n_x // n_chunks)
+        for i in range(c * _CHECK_CHUNK, min(n_rows, (c + 1) * _CHECK_CHUNK)):
+            v = _row_sum_long(indptr, indices, data, x, i)
+            y[i] = v
+            chk += v - v
+        bad += chk
+    return bad
+
+
+#: ``spmv_kernel_long`` with the same fused checks as ``spmv_checked``, on all cores ...
+spmv_long_checked = nb.njit(parallel=True, cache=True, fastmath=False,
+                            nogil=True)(_spmv_long_checked_py)
+#: ... and on one thread.
+spmv_long_checked_serial = serial_twin(_spmv_long_checked_py, fastmath=False, nogil=True)
 
 
 def _spmm_checked_py(indptr, indices, data, X, bias, Y):  # pragma: no cover - compiled
