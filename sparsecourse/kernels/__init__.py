@@ -88,10 +88,9 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
         Raise :class:`ValueError` if ``x`` or the stored values of ``A`` contain NaN or infinity.
         The check is nearly free: the kernel checks every entry of ``x`` and of the result in
         the same pass as the product (no temporary arrays), and ``A``'s stored values are
-        checked only if the result is not
-        finite (every stored value reaches some output entry, and NaN or infinity
-        propagates). A non-finite result from finite input (overflow) gives a
-        :class:`RuntimeWarning`. ``False`` skips all of this.
+        checked only if the result is not finite (every stored value reaches some output
+        entry, and NaN or infinity propagates). A non-finite result from finite input
+        (overflow) gives a :class:`RuntimeWarning`. ``False`` skips all of this.
 
     Returns
     -------
@@ -139,6 +138,8 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
 #: products run on one thread: waking the thread pool costs more than it saves
 #: (benchmarks/spmv.py, "per-call overhead").
 _SERIAL_WORK = 32_768
+
+
 def _cpu_vendor() -> str:
     """``vendor_id`` of the first processor in /proc/cpuinfo ("" where there is none)."""
     try:
