@@ -689,25 +689,29 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
     run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
     b = np.sqrt(y)
     m, n = op.shape
-    state = {"settled": False}  # the last step kept the support (see newton_ht)
+    # the last step kept the support (see newton_ht); the columns of A copied last, and where
+    state = {"settled": False, "cols": np.zeros(0, dtype=np.int64), "A_cols": np.zeros((m, 0))}
 
     def update(x):
         supp = np.flatnonzero(x)
         x_new = np.zeros(n)
-        if fused:  # one pass: z, A^T(p b - z) and the Gram block on the current support
+        if fused:  # one pass: A^T(p b - z) and the Gram block on the current support
+            A_supp = _kernels.take_columns(op.dense, supp, state["A_cols"], state["cols"])
             gram = state["settled"] and supp.size == s
-            z, g, G, c, A_supp = _kernels.fused_pass(op.dense, supp, x[supp], b, y, 1, gram)
+            z, g, G, c = _kernels.fused_pass(op.dense, A_supp, x[supp], b, y, 1, gram)
             T = top_k(x + (eta / (op.c * m)) * g, s)
             state["settled"] = np.array_equal(T, supp)
             if gram and state["settled"]:  # same support: the normal equations
                 try:
                     x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
+                    state["cols"], state["A_cols"] = supp, A_supp
                     return x_new
                 except (sla.LinAlgError, ValueError):
                     pass
-            target = b * _phase(z)  # QR least squares; the pass kept the columns of supp
+            target = b * _phase(z)  # QR least squares on the columns of T
             AT = _kernels.take_columns(op.dense, T, A_supp, supp)
             x_new[T] = np.linalg.lstsq(AT, target, rcond=None)[0]
+            state["cols"], state["A_cols"] = T, AT
         else:  # the reference: NumPy / BLAS products, a QR least-squares solve
             z = op.mv(x, supp)
             target = b * _phase(z)
@@ -790,10 +794,11 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         math reads (``A^T r``, then the columns of the new support gathered for the Hessian
         block: more than one pass over ``A``). ``"fused"``: one numba pass over the rows of
         ``A`` per iteration (the private kernel ``_kernels.fused_pass``, on all of numba's
-        threads) that computes ``A x``, ``A^T r`` and, once the support has settled (the last
-        step kept it), the Hessian block on it, used as is when the support does not change
-        (else the block is built on the new support from the columns of the old one, which
-        the pass kept, and those that enter it, gathered on all threads). ``"auto"``:
+        threads) that computes ``A^T r`` and, once the support has settled (the last step kept
+        it), the Hessian block on it, used as is when the support does not change. The
+        columns of the support are kept from one iteration to the next: ``A x`` comes from
+        them, and a new support reads from ``A`` only the columns that enter it (gathered on
+        all threads), from which, with the kept ones, the block is built. ``"auto"``:
         fused for a dense ``A`` larger than the last-level cache, counted as at most 32 MiB
         (memory-bound: the passes are the cost), else the reference (a cached ``A`` is cheap
         to read again, and BLAS is faster than the numba loops). Both give the same iterates
@@ -826,16 +831,18 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
     m, n = op.shape
     x = run.x_init.copy()
     supp = np.flatnonzero(x)
+    if fused:  # the columns of the support, kept from one iteration to the next
+        A_supp = _kernels.take_columns(op.dense, supp, np.zeros((m, 0)), supp[:0])
     settled = False  # the last step kept the support: expect this one to keep it too
     converged, k = False, 0
     for k in range(1, max_iter + 1):  # noqa: B007
         H = None
-        if fused:  # one pass over A: z, the amplitude gradient, the Hessian block on supp
+        if fused:  # one pass over A: the amplitude gradient, the Hessian block on supp
             # the block is only accumulated once the support has settled: while it still
             # changes, the block on the old support would be thrown away
             gram = settled and supp.size == s
-            z, g, H_supp, c_supp, A_supp = _kernels.fused_pass(op.dense, supp, x[supp], b, y,
-                                                               0, gram)
+            z, g, H_supp, c_supp = _kernels.fused_pass(op.dense, A_supp, x[supp], b, y, 0,
+                                                       gram)
             g_amp = g / (op.c * m)
         else:
             z = op.mv(x, supp)
@@ -847,9 +854,10 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         settled = np.array_equal(T, supp)
         if fused and gram and settled:  # support unchanged: block computed
             H, rhs = H_supp / m, -c_supp / m
+            AT = A_supp
         elif op.dense is not None:
             # (2) Newton step on the intensity loss restricted to T (real data)
-            if fused:  # the pass kept A[:, supp]: gather only the columns entering the support
+            if fused:  # A[:, supp] was kept: gather only the columns entering the support
                 AT = _kernels.take_columns(op.dense, T, A_supp, supp)
                 AR = A_supp[:, np.searchsorted(supp, R)]  # R is part of supp
             else:
@@ -870,6 +878,8 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
         x_new[T] = x[T] + tau * d
         stop = run.record(x_new, x)
         x, supp = x_new, T
+        if fused:
+            A_supp = AT
         if stop or not np.isfinite(x).all():
             converged = bool(stop and np.isfinite(x).all())
             break
