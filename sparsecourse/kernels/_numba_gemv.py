@@ -197,12 +197,14 @@ def _dot(a, b):  # pragma: no cover - compiled
 def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cover - compiled
     """Fused CATS block; thread p writes its share of the output into partial[p].
 
-    Returns the number of active neurons.
+    Nothing but the parallel loop: numba runs an array expression of a parallel function
+    (``np.zeros``, ``.sum()``) as a parallel loop of its own, and each one wakes the sleeping
+    thread pool. A count of the active neurons, allocated and summed here, took a call at
+    ``d_model = 512``, ``d_ff = 1536`` from 183 to 332 us on a 2-core VM.
     """
     d_ff = gate.shape[0]
     n_threads = partial.shape[0]
     one = x.dtype.type(1)
-    counts = np.zeros(n_threads, dtype=np.int64)
     for p in nb.prange(n_threads):
         r0 = p * d_ff // n_threads
         r1 = (p + 1) * d_ff // n_threads
@@ -213,7 +215,6 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
         rows = np.empty(8, dtype=np.int64)
         coef = np.empty(8, dtype=x.dtype)
         q = 0
-        n_active = 0
         for i in range(r0, r1):
             g = _dot(gate[i], x)
             h = g / (one + np.exp(-g))
@@ -221,7 +222,6 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
                 rows[q] = i
                 coef[q] = h * _dot(up[i], x)
                 q += 1
-                n_active += 1
                 if q == 8:
                     _axpy8(acc, coef[0], down_t[_u(rows[0])], coef[1], down_t[_u(rows[1])],
                            coef[2], down_t[_u(rows[2])], coef[3], down_t[_u(rows[3])],
@@ -230,8 +230,6 @@ def cats_mlp_kernel(gate, up, down_t, x, threshold, partial):  # pragma: no cove
                     q = 0
         for k in range(q):
             axpy(acc, coef[k], down_t[_u(rows[k])], 0, w)
-        counts[p] = n_active
-    return counts.sum()
 
 
 @nb.njit(cache=True, nogil=True)
