@@ -62,6 +62,7 @@ def _cases():
     yield "cats_mlp_kernel", gemv.cats_mlp_kernel, (Wt, Wt, Wt, np.ones(d_model), 0.1,
                                                     np.zeros((2, d_model)))
     yield "stream_read", stream_read, (np.ones(1000, dtype=np.float32),)
+    yield "sum_squares", pr_kernels._sum_squares_kernel, (A.reshape(-1), 4)
     yield "take_columns", pr_kernels._take_columns_kernel, (A, A[:, S].copy(),
                                                            np.array([0, -1]), np.array([1, 2]))
     yield "fused_pass", pr_kernels._fused_pass_kernel, (

@@ -38,6 +38,33 @@ def test_fused_pass_matches_its_reference(dtype, mode):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_squares_matches_its_reference_and_sees_one_bad_entry(dtype):
+    rng = np.random.default_rng(5)
+    for shape in [(1, 1), (3, 7), (101, 33), (64, 64)]:  # sizes that split unevenly in chunks
+        A = rng.standard_normal(shape).astype(dtype)
+        np.testing.assert_allclose(_kernels.sum_squares(A), _kernels.sum_squares_reference(A),
+                                   rtol=1e-12)
+        for bad in (np.nan, np.inf, -np.inf):  # first, middle and last entry
+            for idx in (0, A.size // 2, A.size - 1):
+                B = A.copy()
+                B.flat[idx] = bad
+                assert not np.isfinite(_kernels.sum_squares(B))
+
+
+def test_operator_tells_nan_from_an_overflowing_norm():
+    from sparsecourse.phase_retrieval._op import Operator
+
+    A = np.ones((40, 30))
+    A[17, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        Operator(A)
+    big = np.full((40, 30), 1e160)  # finite, but the sum of squares overflows
+    assert not np.isfinite(_kernels.sum_squares(big))
+    assert Operator(big).c == np.inf
+    assert Operator(np.full((40, 30), 3.0)).c == pytest.approx(9.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_take_columns_reads_only_the_columns_not_kept(dtype):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((7, 10)).astype(dtype)

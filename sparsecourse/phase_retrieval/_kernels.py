@@ -6,6 +6,10 @@
   ``A`` and allocates nothing but the result.
 * :func:`gather_matvec` -- :math:`A_{:,T} v` for a small index set ``T`` without copying the
   ``m x |T|`` column block first (``A[:, T] @ v`` gathers, then multiplies).
+* :func:`sum_squares` -- :math:`\\sum_{ij} A_{ij}^2` in float64, on all cores, which every
+  solver needs to scale its steps: one read of ``A`` that also tells whether ``A`` is finite
+  (the sum is then finite, unless it overflows). NumPy's ``np.isfinite(A).all()`` and
+  ``np.einsum`` read ``A`` twice on one core and allocate a boolean copy.
 * :func:`take_columns` -- ``A[:, T]`` when the columns of part of ``T`` were copied earlier
   (in the previous iteration): only the others are read from ``A``, on all threads.
 * :func:`fused_pass` -- everything an iteration of Newton-HT or HTP needs from ``A``, in one
@@ -15,7 +19,8 @@
   is memory-bound, so the reads are the cost.
 
 The readable references are :func:`marginals_reference`, :func:`gather_matvec_reference`,
-:func:`take_columns_reference` and :func:`fused_pass_reference`; the tests pin each kernel to
+:func:`sum_squares_reference`, :func:`take_columns_reference` and
+:func:`fused_pass_reference`; the tests pin each kernel to
 its reference.
 """
 
@@ -25,7 +30,8 @@ import numba as nb
 import numpy as np
 
 __all__ = ["marginals", "marginals_reference", "gather_matvec", "gather_matvec_reference",
-           "take_columns", "take_columns_reference", "fused_pass", "fused_pass_reference"]
+           "sum_squares", "sum_squares_reference", "take_columns", "take_columns_reference",
+           "fused_pass", "fused_pass_reference"]
 
 _FM = {"reassoc", "contract", "nsz"}
 
@@ -113,6 +119,56 @@ def gather_matvec(A: np.ndarray, T: np.ndarray, v: np.ndarray) -> np.ndarray:
         A = np.ascontiguousarray(A, dtype=np.float64)  # float32 is read as it is
     return _gather_matvec_kernel(A, np.ascontiguousarray(T, dtype=np.int64),
                                  np.ascontiguousarray(v, dtype=np.float64))
+
+
+@nb.njit(cache=True, fastmath=_FM, nogil=True)
+def _sum_squares_slice(a, lo, hi):  # pragma: no cover - compiled
+    total = 0.0
+    for i in range(lo, hi):
+        v = np.float64(a[i])
+        total += v * v
+    return total
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _sum_squares_kernel(a, n_chunks):  # pragma: no cover - compiled
+    # a serial, vectorised sum per chunk (a prange reduction over the entries stays scalar)
+    total = 0.0
+    for ch in nb.prange(n_chunks):
+        total += _sum_squares_slice(a, ch * a.shape[0] // n_chunks,
+                                    (ch + 1) * a.shape[0] // n_chunks)
+    return total
+
+
+def sum_squares_reference(A: np.ndarray) -> float:
+    """``sum(A**2)`` in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import sum_squares_reference
+    >>> sum_squares_reference(np.array([[1.0, 2.0], [0.0, -2.0]]))
+    9.0
+    """
+    return float(np.einsum("ij,ij->", A, A, dtype=np.float64))
+
+
+def sum_squares(A: np.ndarray) -> float:
+    """:func:`sum_squares_reference` in one parallel pass over a C-contiguous ``A``.
+
+    NaN or infinity in ``A`` makes the result non-finite (the flags let the compiler reorder
+    the sum, not assume finite values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import sum_squares
+    >>> sum_squares(np.array([[1.0, 2.0], [0.0, -2.0]]))
+    9.0
+    """
+    if A.dtype not in (np.float32, np.float64) or not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A, dtype=np.float64)
+    return float(_sum_squares_kernel(A.reshape(-1), 4 * nb.get_num_threads()))
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
