@@ -236,6 +236,14 @@ def _project(x, s):
     return out
 
 
+def _in_sorted(a, b):
+    """For sorted index arrays ``a`` and ``b``: which entries of ``a`` are in ``b``."""
+    if b.size == 0:
+        return np.zeros(a.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(b, a), b.size - 1)
+    return b[pos] == a
+
+
 def _lstsq_cols(op, T, rhs):
     """argmin_z ||A_T z - rhs|| for real z (dense: a QR solve on the m x |T| block)."""
     if op.dense is not None:
@@ -849,28 +857,32 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
             # (1) support from a thresholded amplitude-gradient step
             g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
         T = top_k(x - eta * g_amp, s)
-        R = np.setdiff1d(supp, T, assume_unique=True)
+        kept = _in_sorted(supp, T)  # which of supp stay in the support
+        R = supp[~kept]
         a2 = np.abs(z) ** 2
         settled = np.array_equal(T, supp)
         if fused and gram and settled:  # support unchanged: block computed
             H, rhs = H_supp / m, -c_supp / m
             AT = A_supp
         elif op.dense is not None:
-            # (2) Newton step on the intensity loss restricted to T (real data)
+            # (2) Newton step on the intensity loss restricted to T (real data):
+            # rhs = -A_T^T ((|z|^2 - y) z) + A_T^T (w * A_R x_R), one product with A_T^T
+            w = 3.0 * a2 - y
+            q = -(a2 - y) * z
             if fused:  # A[:, supp] was kept: gather only the columns entering the support
                 AT = _kernels.take_columns(op.dense, T, A_supp, supp)
-                AR = A_supp[:, np.searchsorted(supp, R)]  # R is part of supp
+                if R.size:  # A_R x_R from the kept columns, x zeroed on those that stay
+                    q += w * (A_supp @ np.where(kept, 0.0, x[supp]))
             else:
-                AT, AR = op.dense[:, T], op.dense[:, R]
-            w = 3.0 * a2 - y
+                AT = op.dense[:, T]
+                if R.size:
+                    q += w * (op.dense[:, R] @ x[R])
             H = (AT * w[:, None]).T @ AT / m
-            rhs = -(AT.T @ ((a2 - y) * z)) / m
-            if R.size:
-                rhs += AT.T @ (w * (AR @ x[R])) / m
+            rhs = (AT.T @ q) / m
         if H is not None:
-            try:
-                d = sla.solve(H, rhs, assume_a="sym", check_finite=False)
-            except (sla.LinAlgError, ValueError):
+            try:  # LU: as fast as a symmetric solver at these sizes, with less overhead
+                d = np.linalg.solve(H, rhs)
+            except np.linalg.LinAlgError:
                 d = np.linalg.lstsq(H, rhs, rcond=None)[0]
         else:
             d = _newton_direction_matrix_free(op, x, z, y, T, R, cg_iter)
