@@ -181,12 +181,15 @@ def test_spmm_crosses_row_chunks_and_column_tiles(width, index_dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(5, 7), (3000, 2500)])  # one thread / the parallel kernel
-def test_fused_finiteness_check_sees_every_entry(shape, dtype):
+def test_fused_finiteness_check_sees_every_entry(shape, dtype, monkeypatch):
     """The check runs inside the kernels: every entry of x / X is seen, also one that no stored
     value reaches (an empty column of A), in every slice of the parallel split; NaN in A's
     values is named; a finite product passes with or without the check."""
+    from sparsecourse import kernels
     from sparsecourse.kernels import _SERIAL_WORK
 
+    # the least threshold, whatever this machine's wake-up: the large case takes all threads
+    monkeypatch.setattr(kernels, "_serial_work", lambda: _SERIAL_WORK)
     rng = np.random.default_rng(3)
     m, n = shape
     A = random_csr(m, n, 0.3 if m < 10 else 0.01, seed=rng, dtype=dtype)
@@ -252,6 +255,7 @@ def test_long_rows_take_the_gather_kernel_on_all_cores(monkeypatch):
         real = getattr(kernels, name)
         monkeypatch.setattr(kernels, name,
                             lambda *a, name=name, real=real: calls.append(name) or real(*a))
+    monkeypatch.setattr(kernels, "_serial_work", lambda: kernels._SERIAL_WORK)
     rng = np.random.default_rng(7)
     A = random_csr(200, 2000, 0.3, seed=rng)
     assert A.nnz + 200 >= kernels._SERIAL_WORK and A.nnz >= kernels._LONG_ROWS * 200
@@ -344,3 +348,26 @@ def test_register_rows_checked_for_non_finite(dtype):
     A.data[3] = np.inf
     with pytest.raises(ValueError, match="A contains NaN or infinity"):
         csr_spmm(A, np.ones((300, 16), dtype))
+
+
+def test_serial_threshold_comes_from_the_measured_wake_up(monkeypatch):
+    """One thread below the threshold, all above; the threshold is the least one on one thread
+    and is kept within its bounds; products below and above it agree with scipy."""
+    from sparsecourse import kernels
+
+    assert kernels._serial_work_for(1) == kernels._SERIAL_WORK
+    work = kernels._serial_work_for(2)
+    assert kernels._SERIAL_WORK <= work <= kernels._SERIAL_WORK_MAX
+    calls = []
+    for name in ("spmv_checked", "spmv_checked_serial"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name,
+                            lambda *a, name=name, real=real: calls.append(name) or real(*a))
+    monkeypatch.setattr(kernels, "_serial_work", lambda: 5000)
+    rng = np.random.default_rng(11)
+    for m, expected in ((400, "spmv_checked_serial"), (4000, "spmv_checked")):
+        A = random_csr(m, 1000, 0.002, seed=rng)  # 2 stored values per row: short rows
+        assert (A.nnz + m < 5000) == (expected == "spmv_checked_serial")
+        x = rng.standard_normal(1000)
+        np.testing.assert_allclose(csr_spmv(A, x), A @ x, rtol=1e-12)
+        assert calls[-1] == expected

@@ -14,10 +14,13 @@ raises :class:`TypeError`. Other sparse formats (COO, CSC, ...) raise :class:`Ty
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from numba import get_num_threads
 
 from .._validation import as_csr, as_float_array, result_float_dtype
 from ._numba_csr import (  # noqa: F401
@@ -116,7 +119,7 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape ({m},)")
     nnz = A.data.shape[0]
-    serial = nnz + m < _SERIAL_WORK
+    serial = nnz + m < _serial_work()
     long_rows = nnz >= _LONG_ROWS * m  # vectorised with gathers (see _numba_csr)
     if check_finite:
         if long_rows:
@@ -134,10 +137,48 @@ def csr_spmv(A, x, *, out: np.ndarray | None = None, check_finite: bool = True) 
     return out
 
 
-#: Below this much work (stored values plus rows, times the width for SpMM), the checked
-#: products run on one thread: waking the thread pool costs more than it saves
-#: (benchmarks/spmv.py, "per-call overhead").
+#: Below this much work (stored values plus rows, times the width for SpMM), the products run
+#: on one thread: waking the thread pool costs more than it saves (benchmarks/spmv.py,
+#: "per-call overhead"). This is the least; :func:`_serial_work` raises it where waking the
+#: pool is slow.
 _SERIAL_WORK = 32_768
+_SERIAL_WORK_MAX = 1 << 20
+
+
+def _serial_work() -> int:
+    """:func:`_serial_work_for` numba's current thread count (measured once per count)."""
+    return _serial_work_for(get_num_threads())
+
+
+@functools.lru_cache(maxsize=8)
+def _serial_work_for(threads: int) -> int:
+    """The work below which a product runs on one thread, from the pool's measured wake-up.
+
+    With ``P`` threads a product of work ``W`` takes ``c W`` on one thread and ``t_wake +
+    c W / P`` on all, so one thread is faster below ``W = t_wake / (c (1 - 1 / P))``. The
+    serial kernel's cost per unit of work is about ``c = 0.5`` ns at 40 or more stored values
+    per row (an Intel Xeon VM, SpMV of an 8192 x 8192 matrix); short rows cost more per unit,
+    and SpMM less, which only moves their true crossover further up. ``t_wake``, measured
+    here as the median of 9 calls of the parallel kernel on a 1 x 1 matrix, is about 75 us on
+    that VM, where the threads sleep between calls (``OMP_WAIT_POLICY=PASSIVE``): there one
+    thread stayed faster up to about 300,000 units (float32 SpMV 231 against 233 us at
+    density 0.005, 136 against 149 us at 0.001). The result is kept within
+    [``_SERIAL_WORK``, ``_SERIAL_WORK_MAX``].
+    """
+    if threads < 2:
+        return _SERIAL_WORK
+    one = np.ones(1)
+    indptr, indices = np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.int32)
+    out = np.empty(1)
+    spmv_checked(indptr, indices, one, one, out)  # compiled, threads started
+    times = []
+    for _ in range(9):
+        t0 = time.perf_counter()
+        spmv_checked(indptr, indices, one, one, out)
+        times.append(time.perf_counter() - t0)
+    wake_ns = 1e9 * float(np.median(times))
+    work = wake_ns / (0.5 * (1 - 1 / threads))
+    return int(min(max(_SERIAL_WORK, work), _SERIAL_WORK_MAX))
 
 
 def _cpu_vendor() -> str:
@@ -250,12 +291,12 @@ def csr_spmm(A, X, bias=None, *, out: np.ndarray | None = None,
               and out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
     if check_finite:
-        serial = (A.data.shape[0] + m) * max(shape[1], 1) < _SERIAL_WORK
+        serial = (A.data.shape[0] + m) * max(shape[1], 1) < _serial_work()
         kernel = spmm_checked_serial if serial else spmm_checked
         if kernel(A.indptr, A.indices, A.data, X, b, out) != 0.0:
             _name_culprit(A, X, "X", "csr_spmm")
     elif m and shape[1]:
-        serial = (A.data.shape[0] + m) * shape[1] < _SERIAL_WORK
+        serial = (A.data.shape[0] + m) * shape[1] < _serial_work()
         (spmm_kernel_serial if serial else spmm_kernel)(A.indptr, A.indices, A.data, X, b, out)
     elif m:
         out[:] = b[:, None] if b.size else 0
