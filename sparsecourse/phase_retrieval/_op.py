@@ -30,7 +30,7 @@ class Operator:
             self.shape = A.shape
             self.is_complex = False
             # one parallel read of A: the squared norm, finite if and only if A is (or it
-            # overflowed); np.isfinite(A).all() and einsum took 21 ms at 3000 x 5000, 3-4 ms
+            # overflowed): 4.1 ms at 3000 x 5000 float64, np.isfinite(A).all() and einsum 18.2
             fro2 = _kernels.sum_squares(A)
             if not np.isfinite(fro2) and not np.isfinite(A).all():
                 raise ValueError("A contains NaN or infinity")  # else: beyond float64's range

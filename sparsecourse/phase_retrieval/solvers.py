@@ -236,14 +236,6 @@ def _project(x, s):
     return out
 
 
-def _in_sorted(a, b):
-    """For sorted index arrays ``a`` and ``b``: which entries of ``a`` are in ``b``."""
-    if b.size == 0:
-        return np.zeros(a.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(b, a), b.size - 1)
-    return b[pos] == a
-
-
 def _lstsq_cols(op, T, rhs):
     """argmin_z ||A_T z - rhs|| for real z (dense: a QR solve on the m x |T| block)."""
     if op.dense is not None:
@@ -857,7 +849,7 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
             # (1) support from a thresholded amplitude-gradient step
             g_amp = op.rmv(z - b * _phase(z)) / (op.c * m)
         T = top_k(x - eta * g_amp, s)
-        kept = _in_sorted(supp, T)  # which of supp stay in the support
+        kept = _kernels._positions(T, supp) >= 0  # which of supp stay in the support
         R = supp[~kept]
         a2 = np.abs(z) ** 2
         settled = np.array_equal(T, supp)
