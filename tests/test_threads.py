@@ -92,3 +92,41 @@ def test_notebooks_import_sparsecourse_before_torch():
         f"{late} import torch before sparsecourse: put `import sparsecourse` at the top of "
         "the imports cell (see sparsecourse/_threads.py)"
     )
+
+
+def _blas_counts():
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_blas_threads_holds_and_restores_the_count():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_counts()
+        with _threads.blas_threads(1):
+            assert _blas_counts() and set(_blas_counts()) == {1}
+        assert _blas_counts() == before
+
+
+@pytest.mark.parametrize("name", ["newton_ht", "htp"])
+def test_fused_phase_retrieval_iterates_on_one_blas_thread(name, monkeypatch):
+    # the pass runs on numba's threads; BLAS's busy-waiting threads would take their cores
+    from threadpoolctl import threadpool_limits
+
+    from sparsecourse.phase_retrieval import _kernels, gaussian_phase_retrieval, solvers
+
+    seen = []
+    real = _kernels.fused_pass
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_counts())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "fused_pass", spy)
+    A, x, y = gaussian_phase_retrieval(300, 400, 5, seed=2)
+    with threadpool_limits(limits=2, user_api="blas"):
+        solvers.SOLVERS[name](A, y, 5, max_iter=3, kernel="fused")
+        assert set(_blas_counts()) == {2}  # restored after the solve
+    assert seen and all(set(c) == {1} for c in seen)
