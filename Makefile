@@ -34,6 +34,8 @@ DEPS_HASH   = $(shell sha256sum $(DEPS_FILES) | sha256sum | cut -c1-16)
 # runtimes read this when they load, so it goes into the environment of every kernel and test.
 export OMP_WAIT_POLICY ?= PASSIVE
 export KMP_BLOCKTIME ?= 0
+# OpenBLAS's idle threads spin about 0.1 s by default and slow the numba kernel run next
+export OPENBLAS_THREAD_TIMEOUT ?= 16
 
 ifeq ($(STRICT),1)
 JB_FLAGS := -n -W --keep-going

@@ -60,11 +60,12 @@ the same start, 5 interleaved rounds, 3 with ``--quick``, in rotating order): it
 ratio, for ``A`` in float64 and, for the solvers with a ``dtype`` option, float32 (half the
 bytes; the arithmetic stays float64). A smaller than twice the last-level cache (the ``--quick``
 sizes) is marked: there the cache, not memory, serves part of the reads. The fused kernels run
-on all of numba's threads, and BLAS keeps its default thread count, as a user would call the
-solvers: Newton-HT and HTP hold BLAS at one thread themselves while they iterate with the fused
-pass (OpenBLAS's threads busy-wait after a call and took a core from the next pass: 7.5-8 ms per
-iteration at ``s = 50`` with two BLAS threads on 2 cores, 4.3-4.9 ms with one). Both parts print
-the load average, since the machine may be shared.
+on all of numba's threads; BLAS stays on one thread (on two shared cores, multi-threaded BLAS on
+the small least-squares and Hessian problems is slower, not faster). Newton-HT and HTP with the
+fused pass also hold BLAS at one thread themselves, so a user with the default thread counts
+gets these times too; the other solvers would not, and the one-thread limit also keeps one
+solver's busy-waiting BLAS threads from slowing the next. Both parts print the load average,
+since the machine may be shared.
 
 Run ``python benchmarks/phase_retrieval.py`` (a few minutes; ``--bound-only`` reruns only the
 memory-bound part and replaces it in the existing JSON file) or ``--quick`` (under a minute);
@@ -123,8 +124,6 @@ BOUND_SOLVERS = {
     "copram": (copram, {"max_iter": 100, "inner_iter": 1}, False),
     "sparta": (sparta, {"max_iter": 600}, False),
 }
-#: BLAS threads in the memory-bound part
-_BLAS_DEFAULT = "default (newton_ht and htp with the fused pass hold it at 1 while they iterate)"
 BOUND_TARGET = 1.3  # Newton-HT's time per iteration at most 1.3x the time to read A once
 BW_MB = 256  # bandwidth probe buffer: several times the last-level cache
 
@@ -320,11 +319,12 @@ def main(argv=None) -> None:
                 title="Target: Newton-HT >= 3x faster to 1e-6 than the best of SPARTA, CoPRAM, "
                       "ThWF, HTP, success rate at least as high")
     load_mid = os.getloadavg()
-    # part 2: against the memory bound, numba and BLAS on all cores, as a user calls the
-    # solvers (the bound is the all-core read bandwidth)
+    # part 2: against the memory bound, numba on all cores (the bound is the all-core read
+    # bandwidth), BLAS on one thread
     numba.set_num_threads(all_threads)
     print(f"\nload average before the memory-bound part: {load_mid}")
-    bound_rows, bound_targets, bound_cfg = bench_bound(args.quick)
+    with threadpool_limits(limits=1):
+        bound_rows, bound_targets, bound_cfg = bench_bound(args.quick)
     load_after = os.getloadavg()
     n, m, trials, repeat = cfg
     path = write_json(results_path("phase_retrieval", args.quick), {
@@ -335,7 +335,7 @@ def main(argv=None) -> None:
         "load_average_before": load_before, "load_average_middle": load_mid,
         "load_average_after": load_after,
         "table": rows, "targets": targets, "instances": per_instance,
-        "memory_bound": {"config": {**bound_cfg, "blas_threads": _BLAS_DEFAULT,
+        "memory_bound": {"config": {**bound_cfg, "blas_threads": 1,
                                     "target_ratio": BOUND_TARGET,
                                     "solvers": {k: v[1] for k, v in BOUND_SOLVERS.items()}},
                          "table": bound_rows, "targets": bound_targets},
@@ -351,9 +351,10 @@ def main_bound_only(quick: bool) -> None:
     print(f"load average (1, 5, 15 min): {load_before} on {os.cpu_count()} cores")
     if warning := load_warning():
         print(warning)
-    bound_rows, bound_targets, bound_cfg = bench_bound(quick)
+    with threadpool_limits(limits=1):
+        bound_rows, bound_targets, bound_cfg = bench_bound(quick)
     payload["memory_bound"] = {
-        "config": {**bound_cfg, "blas_threads": _BLAS_DEFAULT, "target_ratio": BOUND_TARGET,
+        "config": {**bound_cfg, "blas_threads": 1, "target_ratio": BOUND_TARGET,
                    "solvers": {k: v[1] for k, v in BOUND_SOLVERS.items()}},
         "table": bound_rows, "targets": bound_targets, "rerun_alone": True,
         "machine": machine_info(), "load_average_before": load_before,

@@ -16,7 +16,18 @@ with one competing process on a 2-core machine.
 * asks OpenMP threads to sleep instead of spinning while they wait (``OMP_WAIT_POLICY=PASSIVE``;
   ``KMP_BLOCKTIME=0`` for Intel's runtime). The OpenMP runtimes read this when they load, so it
   only reaches torch and numba if ``sparsecourse`` is imported first, or if it is set in the
-  environment (the Makefile and ``binder/start`` do).
+  environment (the Makefile and ``binder/start`` do);
+* shortens OpenBLAS's busy-wait (``OPENBLAS_THREAD_TIMEOUT=16``: 2^16 cycles, tens of
+  microseconds, instead of 2^28, about 0.1 s). After a multi-threaded NumPy product its idle
+  threads spin that long, and a numba kernel started meanwhile shares its cores with them: a
+  parallel pass over a 3000 x 5000 matrix took 8.4-9.0 ms for at least 0.1 s after a 400 x 400
+  ``M @ M`` and 4.5 ms quiet; with the short wait, 3.6-4.3 ms right after it (3.8 ms quiet),
+  and NumPy's own 128-512 square products and a 3000 x 5000 ``A.T @ r`` were as fast as
+  before). OpenBLAS reads it when NumPy
+  loads: it only takes effect if ``sparsecourse`` is imported before NumPy, or from the
+  environment (the Makefile and ``binder/start`` set it). Where it is too late,
+  :func:`blas_threads` holds BLAS at one thread around a loop that alternates numba kernels and
+  small BLAS products (Newton-HT and HTP do).
 
 Sleeping has a price on a quiet machine: every parallel region must wake the threads that fell
 asleep after the previous one, and on a virtual machine that can take tens of microseconds. Here
@@ -151,7 +162,7 @@ def configure_threads(n: int | None = None) -> int:
         raise ValueError(f"n must be >= 1, got {n}")
     # Read when each library loads; harmless for libraries already loaded.
     for var, value in (("OMP_NUM_THREADS", str(n)), ("OMP_WAIT_POLICY", "PASSIVE"),
-                       ("KMP_BLOCKTIME", "0")):
+                       ("KMP_BLOCKTIME", "0"), ("OPENBLAS_THREAD_TIMEOUT", "16")):
         os.environ.setdefault(var, value)
     if "numba" not in sys.modules:
         os.environ.setdefault("NUMBA_NUM_THREADS", str(n))

@@ -58,14 +58,15 @@ def test_override_and_bad_input(monkeypatch):
 def test_import_makes_openmp_threads_sleep_and_sizes_the_pools():
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
-                        "KMP_BLOCKTIME", "SPARSECOURSE_NUM_THREADS")}
+                        "KMP_BLOCKTIME", "SPARSECOURSE_NUM_THREADS",
+                        "OPENBLAS_THREAD_TIMEOUT")}
     env["SPARSECOURSE_NUM_THREADS"] = "1"
     code = ("import os, sparsecourse, numba, torch\n"
             "print(os.environ['OMP_WAIT_POLICY'], numba.config.NUMBA_NUM_THREADS, "
-            "torch.get_num_threads())")
+            "torch.get_num_threads(), os.environ['OPENBLAS_THREAD_TIMEOUT'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
-    assert out.stdout.split() == ["PASSIVE", "1", "1"]
+    assert out.stdout.split() == ["PASSIVE", "1", "1", "16"]
     # a setting of the user's own is kept
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -688,44 +688,47 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
                                           dtype=dtype)
     eta = check_positive(step, "step")
     fused = _use_fused(kernel, op)
-    run = _Run("htp", op, y, s, x0, x_true, target_error, tol, _default_init(op, y, s, seed))
-    b = np.sqrt(y)
-    m, n = op.shape
-    # the last step kept the support (see newton_ht); the columns of A copied last, and where
-    state = {"settled": False, "cols": np.zeros(0, dtype=np.int64), "A_cols": np.zeros((m, 0))}
-
-    def update(x):
-        supp = np.flatnonzero(x)
-        x_new = np.zeros(n)
-        if fused:  # one pass: A^T(p b - z) and the Gram block on the current support
-            A_supp = _kernels.take_columns(op.dense, supp, state["A_cols"], state["cols"])
-            gram = state["settled"] and supp.size == s
-            z, g, G, c = _kernels.fused_pass(op.dense, A_supp, x[supp], b, y, 1, gram)
-            T = top_k(x + (eta / (op.c * m)) * g, s)
-            state["settled"] = np.array_equal(T, supp)
-            if gram and state["settled"]:  # same support: the normal equations
-                try:
-                    x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
-                    state["cols"], state["A_cols"] = supp, A_supp
-                    return x_new
-                except (sla.LinAlgError, ValueError):
-                    pass
-            target = b * _phase(z)  # QR least squares on the columns of T
-            AT = _kernels.take_columns(op.dense, T, A_supp, supp)
-            x_new[T] = np.linalg.lstsq(AT, target, rcond=None)[0]
-            state["cols"], state["A_cols"] = T, AT
-        else:  # the reference: NumPy / BLAS products, a QR least-squares solve
-            z = op.mv(x, supp)
-            target = b * _phase(z)
-            u = x + (eta / (op.c * m)) * op.rmv(target - z)
-            T = top_k(u, s)
-            x_new[T] = _lstsq_cols(op, T, target)
-        return x_new
-
-    # the fused pass runs on all of numba's threads and the Newton / least-squares system on
-    # one BLAS thread: OpenBLAS's threads busy-wait after a call and would take a core from
-    # the next pass (1.6x slower iterations on 2 cores with two BLAS threads)
+    # the fused pass runs on all of numba's threads, the start and the small systems on one
+    # BLAS thread: OpenBLAS's idle threads busy-wait (by default for about 0.1 s) and take a
+    # core from the next pass (Newton-HT's iterations were 1.6x slower on 2 cores)
     with _blas_threads(1) if fused else contextlib.nullcontext():
+        run = _Run("htp", op, y, s, x0, x_true, target_error, tol,
+                   _default_init(op, y, s, seed))
+        b = np.sqrt(y)
+        m, n = op.shape
+        # whether the last step kept the support (see newton_ht); the columns of A copied
+        # last, and their indices
+        state = {"settled": False, "cols": np.zeros(0, dtype=np.int64),
+                 "A_cols": np.zeros((m, 0))}
+
+        def update(x):
+            supp = np.flatnonzero(x)
+            x_new = np.zeros(n)
+            if fused:  # one pass: A^T(p b - z) and the Gram block on the current support
+                A_supp = _kernels.take_columns(op.dense, supp, state["A_cols"], state["cols"])
+                gram = state["settled"] and supp.size == s
+                z, g, G, c = _kernels.fused_pass(op.dense, A_supp, x[supp], b, y, 1, gram)
+                T = top_k(x + (eta / (op.c * m)) * g, s)
+                state["settled"] = np.array_equal(T, supp)
+                if gram and state["settled"]:  # same support: the normal equations
+                    try:
+                        x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
+                        state["cols"], state["A_cols"] = supp, A_supp
+                        return x_new
+                    except (sla.LinAlgError, ValueError):
+                        pass
+                target = b * _phase(z)  # QR least squares on the columns of T
+                AT = _kernels.take_columns(op.dense, T, A_supp, supp)
+                x_new[T] = np.linalg.lstsq(AT, target, rcond=None)[0]
+                state["cols"], state["A_cols"] = T, AT
+            else:  # the reference: NumPy / BLAS products, a QR least-squares solve
+                z = op.mv(x, supp)
+                target = b * _phase(z)
+                u = x + (eta / (op.c * m)) * op.rmv(target - z)
+                T = top_k(u, s)
+                x_new[T] = _lstsq_cols(op, T, target)
+            return x_new
+
         res = run.iterate(update, max_iter)
     res.kernel = "fused" if fused else "reference"
     return res
@@ -831,18 +834,18 @@ def newton_ht(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10,
     eta = check_positive(step, "step")
     tau = check_positive(newton_step, "newton_step")
     fused = _use_fused(kernel, op)
-    run = _Run("newton_ht", op, y, s, x0, x_true, target_error, tol,
-               _default_init(op, y, s, seed))
-    b = np.sqrt(y)
-    m, n = op.shape
-    x = run.x_init.copy()
-    supp = np.flatnonzero(x)
-    if fused:  # the columns of the support, kept from one iteration to the next
-        A_supp = _kernels.take_columns(op.dense, supp, np.zeros((m, 0)), supp[:0])
-    settled = False  # the last step kept the support: expect this one to keep it too
-    converged, k = False, 0
-    # one BLAS thread for the Newton system: see htp
+    # the init and the iterations on one BLAS thread: see htp
     with _blas_threads(1) if fused else contextlib.nullcontext():
+        run = _Run("newton_ht", op, y, s, x0, x_true, target_error, tol,
+                   _default_init(op, y, s, seed))
+        b = np.sqrt(y)
+        m, n = op.shape
+        x = run.x_init.copy()
+        supp = np.flatnonzero(x)
+        if fused:  # the columns of the support, kept from one iteration to the next
+            A_supp = _kernels.take_columns(op.dense, supp, np.zeros((m, 0)), supp[:0])
+        settled = False  # the last step kept the support: expect this one to keep it too
+        converged, k = False, 0
         for k in range(1, max_iter + 1):  # noqa: B007
             H = None
             if fused:  # one pass over A: the amplitude gradient, the Hessian block on supp
