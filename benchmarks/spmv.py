@@ -539,7 +539,7 @@ def main(argv=None):
           "about) the last-level cache, so that case shows in-cache speed.")
     print("  GB/s counts the least bytes each format must move (CSR: values + indices + row "
           "pointers + vectors; dense: matrix + vectors), as % of the read bandwidth.")
-    openblas = {k: v for k, v in info["env"].items() if k.startswith("OPENBLAS_")}
+    openblas = {k: v for k, v in info["env"].items() if k == "OPENBLAS_CORETYPE"}
     if openblas:
         arch = sorted({p["architecture"] for p in info["threadpools"] if p.get("architecture")})
         print(f"  {' '.join(f'{k}={v}' for k, v in openblas.items())} is set: NumPy's OpenBLAS "

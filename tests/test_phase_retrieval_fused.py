@@ -80,6 +80,10 @@ def test_take_columns_reads_only_the_columns_not_kept(dtype):
         from_kept = np.isin(T, supp)
         np.testing.assert_array_equal(marked[:, from_kept], got[:, from_kept] + 1000.0)
         np.testing.assert_array_equal(marked[:, ~from_kept], got[:, ~from_kept])
+    same = np.array([0, 9], dtype=np.int64)  # an unchanged support: no copy at all
+    kept = np.ascontiguousarray(A[:, same], dtype=np.float64)
+    assert _kernels.take_columns(A, same, kept, same) is kept
+    assert _kernels.take_columns(A, same, kept[::-1], same) is not kept  # not contiguous
 
 
 @pytest.mark.parametrize("solver", [newton_ht, htp])
