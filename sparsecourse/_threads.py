@@ -21,13 +21,13 @@ with one competing process on a 2-core machine.
   microseconds, instead of 2^28, about 0.1 s). After a multi-threaded NumPy product its idle
   threads spin that long, and a numba kernel started meanwhile shares its cores with them: a
   parallel pass over a 3000 x 5000 matrix took 8.4-9.0 ms for at least 0.1 s after a 400 x 400
-  ``M @ M`` and 4.5 ms quiet; with the short wait, 3.6-4.3 ms right after it (3.8 ms quiet),
-  and NumPy's own 128-512 square products and a 3000 x 5000 ``A.T @ r`` were as fast as
-  before). OpenBLAS reads it when NumPy
-  loads: it only takes effect if ``sparsecourse`` is imported before NumPy, or from the
-  environment (the Makefile and ``binder/start`` set it). Where it is too late,
-  :func:`blas_threads` holds BLAS at one thread around a loop that alternates numba kernels and
-  small BLAS products (Newton-HT and HTP do).
+  ``M @ M``, against 4.5 ms quiet. With the short wait it took 3.6-4.3 ms right after the
+  product (3.8 ms quiet), and NumPy's own 128-512 square products and a 3000 x 5000
+  ``A.T @ r`` were as fast as before. OpenBLAS reads the variable when NumPy loads, so it only
+  takes effect if ``sparsecourse`` is imported before NumPy, or from the environment (the
+  Makefile and ``binder/start`` set it). Where it comes too late, :func:`blas_threads` holds
+  BLAS at one thread around a loop that alternates numba kernels with small BLAS products
+  (Newton-HT and HTP do).
 
 Sleeping has a price on a quiet machine: every parallel region must wake the threads that fell
 asleep after the previous one, and on a virtual machine that can take tens of microseconds. Here
@@ -177,7 +177,8 @@ def configure_threads(n: int | None = None) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
-    """threadpoolctl's view of the BLAS libraries loaded (built once: about 1 ms)."""
+    """threadpoolctl's view of the BLAS libraries loaded (built once: about 1 ms; a library
+    loaded after the first call is not seen)."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().select(user_api="blas")
@@ -190,9 +191,9 @@ def blas_threads(n: int = 1):
 
     For loops that alternate numba's parallel kernels with small BLAS products: OpenBLAS's
     threads busy-wait after a call, and on a machine with as many cores as threads the
-    waiting thread takes a core from the numba kernel that runs next. Newton-HT's iteration
-    (a parallel pass over ``A``, then an ``s x s`` Newton system) took 7.5-8 ms at
-    ``n = 5000, m = 3000, s = 50`` with two BLAS threads on 2 cores and 4.3-4.9 ms with one.
+    waiting thread takes a core from the numba kernel that runs next. Newton-HT's iterations
+    (a parallel pass over ``A``, then an ``s x s`` Newton system) took 7.3-9.2 ms at
+    ``n = 5000, m = 3000, s = 50`` with two BLAS threads on 2 cores and 4.1-5.8 ms with one.
 
     Examples
     --------
