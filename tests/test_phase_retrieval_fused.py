@@ -37,6 +37,26 @@ def test_fused_pass_matches_its_reference(dtype, mode):
             assert got[1].dtype == np.float64  # float64 sums even for a float32 A
 
 
+def test_weighted_gram_matches_its_reference():
+    rng = np.random.default_rng(4)
+    # row counts that are and are not multiples of the row block, more threads than rows,
+    # an empty support; negative weights (the Hessian of the intensity loss is indefinite)
+    for m, k, threads in [(7, 3, 2), (30, 5, 3), (33, 4, 1), (8, 8, 2), (3, 2, 5), (101, 1, 2),
+                          (250, 37, 2), (16, 0, 2)]:
+        AT = rng.standard_normal((m, k))
+        w, v = rng.standard_normal(m), rng.standard_normal(m)
+        H, c = _kernels.weighted_gram(AT, w, v, n_threads=threads)
+        H_ref, c_ref = _kernels.weighted_gram_reference(AT, w, v)
+        assert H.shape == (k, k) and c.shape == (k,)
+        np.testing.assert_allclose(H, H_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c, c_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(H, H.T)  # the upper triangle mirrors the lower one
+    AT = rng.standard_normal((37, 6))  # 37 = 4 blocks of 8 and a short one of 5
+    AT_before = AT.copy()
+    _kernels.weighted_gram(AT, rng.standard_normal(37), rng.standard_normal(37), n_threads=1)
+    np.testing.assert_array_equal(AT, AT_before)  # the short block is padded in a copy
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sum_squares_matches_its_reference_and_sees_one_bad_entry(dtype):
     rng = np.random.default_rng(5)
@@ -102,6 +122,27 @@ def test_fused_and_reference_give_the_same_iterates(solver, dtype, seed):
     big = e_r[:k] > 1e-10  # below that both sit at the rounding floor
     np.testing.assert_allclose(e_f[:k][big], e_r[:k][big], rtol=1e-6)
     np.testing.assert_allclose(fused.x, ref.x, atol=1e-9)
+
+
+def test_newton_ht_builds_large_blocks_with_the_kernel(monkeypatch):
+    # from s = 32 a new support's Hessian block comes from weighted_gram: same iterates
+    from sparsecourse.phase_retrieval import solvers
+
+    s = solvers._WEIGHTED_GRAM_MIN_S + 4
+    calls = []
+    real = _kernels.weighted_gram
+    monkeypatch.setattr(_kernels, "weighted_gram",
+                        lambda *a, **k: calls.append(a[0].shape[1]) or real(*a, **k))
+    A, x, y = gaussian_phase_retrieval(1500, 2000, s, seed=0)
+    fused = newton_ht(A, y, s, x_true=x, max_iter=12, tol=0.0, kernel="fused")
+    ref = newton_ht(A, y, s, x0=fused.x_init, x_true=x, max_iter=12, tol=0.0,
+                    kernel="reference")
+    assert calls and set(calls) == {s}, calls  # the support changed at least once
+    assert relative_error(fused.x, x) < 1e-10
+    e_f, e_r = np.array(fused.history["rel_error"]), np.array(ref.history["rel_error"])
+    k = min(e_f.size, e_r.size)
+    big = e_r[:k] > 1e-10
+    np.testing.assert_allclose(e_f[:k][big], e_r[:k][big], rtol=1e-6)
 
 
 def test_fused_path_sees_support_changes():

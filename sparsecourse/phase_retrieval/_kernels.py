@@ -17,10 +17,13 @@
   ``A_S`` kept since the previous iteration, and the ``s x s`` Gram (Hessian) block on ``S``.
   NumPy reads ``A`` once for ``A^T r`` and gathers the columns ``S`` twice more; the iteration
   is memory-bound, so the reads are the cost.
+* :func:`weighted_gram` -- the Hessian block ``A_T^T diag(w) A_T`` and ``A_T^T v`` on a new
+  support ``T``, from the gathered columns (in cache): one read of them on all threads, the
+  lower triangle only. NumPy scales a copy of ``A_T`` and multiplies the whole square.
 
 The readable references are :func:`marginals_reference`, :func:`gather_matvec_reference`,
-:func:`sum_squares_reference`, :func:`take_columns_reference` and
-:func:`fused_pass_reference`; the tests pin each kernel to
+:func:`sum_squares_reference`, :func:`take_columns_reference`,
+:func:`fused_pass_reference` and :func:`weighted_gram_reference`; the tests pin each kernel to
 its reference.
 """
 
@@ -31,7 +34,7 @@ import numpy as np
 
 __all__ = ["marginals", "marginals_reference", "gather_matvec", "gather_matvec_reference",
            "sum_squares", "sum_squares_reference", "take_columns", "take_columns_reference",
-           "fused_pass", "fused_pass_reference"]
+           "fused_pass", "fused_pass_reference", "weighted_gram", "weighted_gram_reference"]
 
 _FM = {"reassoc", "contract", "nsz"}
 
@@ -348,6 +351,13 @@ def _sum_chunks(G, Hs, cs):  # pragma: no cover - compiled
     return g, H, c
 
 
+def _chunking(m, n_threads):
+    """Rows per chunk, a multiple of the row block, and the number of chunks (one a thread)."""
+    n_chunks = max(1, min(nb.get_num_threads() if n_threads is None else int(n_threads), m))
+    per = -(-m // n_chunks)
+    return -(-per // _ROW_BLOCK) * _ROW_BLOCK, n_chunks
+
+
 def fused_pass_reference(A, AS, xS, b, y, mode, gram=True):
     """What :func:`fused_pass` computes, in NumPy (several passes over ``A``).
 
@@ -407,9 +417,7 @@ def fused_pass(A, AS, xS, b, y, mode, gram=True, n_threads=None):
         A = np.ascontiguousarray(A, dtype=np.float64)
     m, n = A.shape
     AS = np.ascontiguousarray(AS, dtype=np.float64).reshape(m, -1)
-    n_chunks = max(1, min(nb.get_num_threads() if n_threads is None else int(n_threads), m))
-    per = -(-m // n_chunks)
-    per = -(-per // _ROW_BLOCK) * _ROW_BLOCK
+    per, n_chunks = _chunking(m, n_threads)
     k = AS.shape[1] if gram else 0
     z = np.empty(m)
     G, Hs, cs = np.zeros((n_chunks, n)), np.zeros((n_chunks, k, k)), np.zeros((n_chunks, k))
@@ -418,3 +426,74 @@ def fused_pass(A, AS, xS, b, y, mode, gram=True, n_threads=None):
                        np.ascontiguousarray(y, dtype=np.float64), int(mode), bool(gram), per,
                        z, G, Hs, cs)
     return (z, *_sum_chunks(G, Hs, cs))
+
+
+# --------------------------------------------------------------------------------------------
+# The Hessian block on a new support, from its gathered columns
+# --------------------------------------------------------------------------------------------
+
+@nb.njit(cache=True, fastmath=_FM, nogil=True)
+def _weighted_gram_rows(AT, w, v, lo, hi, H, c):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` of ``AT`` into ``H`` (lower triangle) and ``c``, a row block at a time."""
+    k = AT.shape[1]
+    B = _ROW_BLOCK
+    wa = np.empty((B, k))
+    for i0 in range(lo, hi, B):
+        nb_rows = min(B, hi - i0)
+        if nb_rows == B:  # a view: _gram_rows writes into its block only to pad a short one
+            _gram_rows(AT[i0:i0 + B], w[i0:i0 + B], v[i0:i0 + B], B, wa, H, c)
+        else:
+            aS = np.zeros((B, k))
+            aS[:nb_rows] = AT[i0:hi]
+            _gram_rows(aS, w[i0:hi], v[i0:hi], nb_rows, wa, H, c)
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FM, nogil=True)
+def _weighted_gram_kernel(AT, w, v, per, Hs, cs):  # pragma: no cover - compiled
+    m = AT.shape[0]
+    for ch in nb.prange(Hs.shape[0]):
+        lo = min(m, ch * per)
+        hi = min(m, lo + per)
+        _weighted_gram_rows(AT, w, v, lo, hi, Hs[ch], cs[ch])
+
+
+def weighted_gram_reference(AT, w, v):
+    """``(AT^T diag(w) AT, AT^T v)``: the Hessian block of Newton-HT on the columns ``AT``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import weighted_gram_reference
+    >>> AT = np.array([[1.0, 2.0], [0.0, -1.0]])
+    >>> H, c = weighted_gram_reference(AT, np.array([1.0, 3.0]), np.array([1.0, 1.0]))
+    >>> H.tolist(), c.tolist()
+    ([[1.0, 2.0], [2.0, 7.0]], [1.0, 1.0])
+    """
+    AT = np.asarray(AT, dtype=np.float64)
+    return (AT * np.asarray(w)[:, None]).T @ AT, AT.T @ v
+
+
+def weighted_gram(AT, w, v, n_threads=None):
+    """:func:`weighted_gram_reference` in one read of ``AT`` (``m x k``), on all threads.
+
+    The rows are split into one chunk per thread; each chunk adds its rows, eight at a time,
+    into the lower triangle of its own ``k x k`` block (half the multiply-adds of the full
+    product, and no scaled copy of ``AT``), and the blocks are summed and mirrored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecourse.phase_retrieval._kernels import weighted_gram
+    >>> AT = np.array([[1.0, 2.0], [0.0, -1.0]])
+    >>> H, c = weighted_gram(AT, np.array([1.0, 3.0]), np.array([1.0, 1.0]))
+    >>> H.tolist(), c.tolist()
+    ([[1.0, 2.0], [2.0, 7.0]], [1.0, 1.0])
+    """
+    AT = np.ascontiguousarray(AT, dtype=np.float64)
+    m, k = AT.shape
+    per, n_chunks = _chunking(m, n_threads)
+    Hs, cs = np.zeros((n_chunks, k, k)), np.zeros((n_chunks, k))
+    _weighted_gram_kernel(AT, np.ascontiguousarray(w, dtype=np.float64),
+                          np.ascontiguousarray(v, dtype=np.float64), per, Hs, cs)
+    _, H, c = _sum_chunks(np.zeros((n_chunks, 0)), Hs, cs)
+    return H, c
