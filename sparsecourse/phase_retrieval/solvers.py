@@ -238,8 +238,33 @@ def _project(x, s):
     return out
 
 
+def _spd_solve(G, c):
+    """``G^{-1} c`` by Cholesky for a symmetric positive definite ``G``; None when ``G`` is not
+    (numerically) positive definite or LAPACK warns that it is ill-conditioned."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sla.LinAlgWarning)
+        try:
+            return sla.solve(G, c, assume_a="pos", check_finite=False)
+        except (sla.LinAlgError, sla.LinAlgWarning, ValueError):
+            return None
+
+
+def _lstsq_normal(AT, rhs):
+    """argmin_z ||AT z - rhs|| from the normal equations, ``np.linalg.lstsq`` if they fail.
+
+    For the tall, well-conditioned Gaussian blocks of the fused solvers the Cholesky solve is
+    as accurate and much cheaper than NumPy's SVD-based ``lstsq``: 0.16 / 0.33 / 0.73 ms
+    against 0.67 / 1.69 / 4.99 ms at s = 30 / 50 / 90, m = 3000, one BLAS thread (NumPy
+    computes ``AT.T @ AT`` as a symmetric rank-k update). An ill-conditioned block (LAPACK's
+    warning) takes the ``lstsq`` path.
+    """
+    z = _spd_solve(AT.T @ AT, AT.T @ rhs)
+    return np.linalg.lstsq(AT, rhs, rcond=None)[0] if z is None else z
+
+
 def _lstsq_cols(op, T, rhs):
-    """argmin_z ||A_T z - rhs|| for real z (dense: a QR solve on the m x |T| block)."""
+    """argmin_z ||A_T z - rhs|| for real z (dense: NumPy's SVD-based ``lstsq`` on the
+    m x |T| block)."""
     if op.dense is not None:
         return np.linalg.lstsq(op.dense[:, T], rhs, rcond=None)[0]
     # matrix-free: CG on the normal equations Re(A_T^* A_T) z = Re(A_T^* rhs)
@@ -669,7 +694,9 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
     kernel : {"auto", "fused", "reference"}, default "auto"
         How a dense ``A`` is read; as in :func:`newton_ht` (the Gram matrix
         :math:`A_S^\top A_S` takes the place of the Hessian block, and the least-squares step
-        is solved by its normal equations when the support did not change).
+        is solved by its normal equations: from the block of the pass when the support did
+        not change, else from the gathered columns; NumPy's SVD-based ``lstsq`` if they are
+        ill-conditioned. ``"reference"`` solves with ``lstsq`` every time).
     dtype : {None, numpy.float32, numpy.float64}, default None
         Storage of a dense ``A``, as in :func:`newton_ht`.
 
@@ -711,17 +738,16 @@ def htp(A, y, s: int, *, x0=None, max_iter: int = 100, tol: float = 1e-10, seed=
                 T = top_k(x + (eta / (op.c * m)) * g, s)
                 state["settled"] = np.array_equal(T, supp)
                 if gram and state["settled"]:  # same support: the normal equations
-                    try:
-                        x_new[T] = sla.solve(G, c, assume_a="pos", check_finite=False)
+                    u = _spd_solve(G, c)
+                    if u is not None:
+                        x_new[T] = u
                         state["cols"], state["A_cols"] = supp, A_supp
                         return x_new
-                    except (sla.LinAlgError, ValueError):
-                        pass
-                target = b * _phase(z)  # QR least squares on the columns of T
+                target = b * _phase(z)  # least squares on the (gathered) columns of T
                 AT = _kernels.take_columns(op.dense, T, A_supp, supp)
-                x_new[T] = np.linalg.lstsq(AT, target, rcond=None)[0]
+                x_new[T] = _lstsq_normal(AT, target)
                 state["cols"], state["A_cols"] = T, AT
-            else:  # the reference: NumPy / BLAS products, a QR least-squares solve
+            else:  # the reference: NumPy / BLAS products, an SVD-based least-squares solve
                 z = op.mv(x, supp)
                 target = b * _phase(z)
                 u = x + (eta / (op.c * m)) * op.rmv(target - z)
